@@ -1,0 +1,1 @@
+//! Cassia's benchmarks: criterion micro-benchmarks and the cluster load generator.

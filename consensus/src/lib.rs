@@ -1,0 +1,1 @@
+//! Cassia's PBFT replica as a pure state machine (filled by the consensus issue).

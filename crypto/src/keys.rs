@@ -1,0 +1,327 @@
+//! ed25519 keys and domain-separated signatures.
+//!
+//! Signed bytes are never a bare payload. [`signing_bytes`] lays them out as
+//!
+//! ```text
+//! +-----------+--------+-------------------+----------------+---------+
+//! | "cassia1" | domain | chain id len (u8) | chain id bytes | payload |
+//! +-----------+--------+-------------------+----------------+---------+
+//!    7 bytes    1 byte       1 byte           0..=255 bytes
+//! ```
+//!
+//! so that a signature is bound to what it was made for and to one chain.
+
+use std::fmt;
+
+use bincode::{Decode, Encode};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+/// Failures of key handling and verification.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CryptoError {
+    /// The bytes are not a valid ed25519 public key (not a curve point).
+    #[error("malformed public key: not a valid ed25519 point")]
+    MalformedPublicKey,
+    /// A signature did not verify.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// Hex text of the wrong length or with non-hex characters.
+    #[error("malformed {what}: expected {expected_bytes} bytes as hex")]
+    MalformedHex {
+        /// What was being parsed.
+        what: &'static str,
+        /// How many bytes the hex should encode.
+        expected_bytes: usize,
+    },
+    /// A chain id longer than the 255 bytes the signing layout allows.
+    #[error("chain id longer than 255 bytes")]
+    ChainIdTooLong,
+    /// Batch inputs of different lengths.
+    #[error("batch verification inputs differ in length")]
+    BatchLengthMismatch,
+    /// The operating system's random source failed.
+    #[error("random source failed: {0}")]
+    Random(String),
+}
+
+/// What a signature is for. Part of every signed message, so signatures cannot cross purposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Domain {
+    /// A transaction signed by an account.
+    Transaction = 1,
+    /// A prepare or commit vote of a validator; commit votes form commit certificates.
+    Vote = 2,
+    /// Other consensus messages: pre-prepare, view change, new view.
+    Consensus = 3,
+    /// An organization's approval of a genesis file.
+    Genesis = 4,
+    /// A co-signature on notarized evidence.
+    Evidence = 5,
+}
+
+/// The exact bytes an ed25519 signature covers for `domain`, `chain_id` and `payload`.
+///
+/// Chain ids longer than 255 bytes are rejected when a genesis is validated; here such an id is
+/// cut at 255 bytes, which only ever makes verification fail, never succeed wrongly.
+pub fn signing_bytes(domain: Domain, chain_id: &str, payload: &[u8]) -> Vec<u8> {
+    let chain = &chain_id.as_bytes()[..chain_id.len().min(255)];
+    let mut bytes = Vec::with_capacity(9 + chain.len() + payload.len());
+    bytes.extend_from_slice(b"cassia1");
+    bytes.push(domain as u8);
+    bytes.push(u8::try_from(chain.len()).expect("chain id cut to 255 bytes above"));
+    bytes.extend_from_slice(chain);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// An ed25519 public key: an account's identity or a node's identity (and libp2p PeerId).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// Parses 64 hex characters and checks the bytes are a valid key.
+    pub fn from_hex(text: &str) -> Result<PublicKey, CryptoError> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut bytes)
+            .map_err(|_| CryptoError::MalformedHex { what: "public key", expected_bytes: 32 })?;
+        let key = PublicKey(bytes);
+        key.verifying_key()?;
+        Ok(key)
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    fn verifying_key(&self) -> Result<VerifyingKey, CryptoError> {
+        VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::MalformedPublicKey)
+    }
+
+    /// Checks `signature` over [`signing_bytes`]`(domain, chain_id, payload)`.
+    pub fn verify(
+        &self,
+        domain: Domain,
+        chain_id: &str,
+        payload: &[u8],
+        signature: &Signature,
+    ) -> Result<(), CryptoError> {
+        let message = signing_bytes(domain, chain_id, payload);
+        self.verify_raw(&message, signature)
+    }
+
+    /// Checks `signature` over `message` exactly as given (already laid out by [`signing_bytes`]).
+    pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
+        let key = self.verifying_key()?;
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(message, &signature).map_err(|_| CryptoError::BadSignature)
+    }
+
+    /// The libp2p PeerId of this key, as a node identity on the network.
+    pub fn peer_id(&self) -> Result<libp2p_identity::PeerId, CryptoError> {
+        let key = libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0)
+            .map_err(|_| CryptoError::MalformedPublicKey)?;
+        Ok(libp2p_identity::PublicKey::from(key).to_peer_id())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", hex::encode(&self.0[..4]))
+    }
+}
+
+impl serde::Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PublicKey::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ed25519 signature (64 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Signature(pub [u8; 64]);
+
+impl Signature {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 128 hex characters.
+    pub fn from_hex(text: &str) -> Result<Signature, CryptoError> {
+        let mut bytes = [0u8; 64];
+        hex::decode_to_slice(text.trim(), &mut bytes)
+            .map_err(|_| CryptoError::MalformedHex { what: "signature", expected_bytes: 64 })?;
+        Ok(Signature(bytes))
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({})", hex::encode(&self.0[..4]))
+    }
+}
+
+impl serde::Serialize for Signature {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Signature {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Signature::from_hex(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ed25519 signing key with its public key. Never printed: `Debug` shows the public key only.
+#[derive(Clone)]
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl Keypair {
+    /// A new key from the operating system's random source.
+    ///
+    /// # Panics
+    /// If the OS random source fails; a node cannot run safely without one.
+    pub fn generate() -> Keypair {
+        Keypair::try_generate().expect("the operating system's random source must work")
+    }
+
+    /// A new key from the operating system's random source, or the source's error.
+    pub fn try_generate() -> Result<Keypair, CryptoError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| CryptoError::Random(e.to_string()))?;
+        Ok(Keypair::from_secret(secret))
+    }
+
+    /// The key whose 32-byte secret seed is `secret`. Tests and simulators derive keys this way.
+    pub fn from_secret(secret: [u8; 32]) -> Keypair {
+        Keypair { signing: SigningKey::from_bytes(&secret) }
+    }
+
+    /// The 32-byte secret seed. Handle with care: it is the key.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs [`signing_bytes`]`(domain, chain_id, payload)`.
+    pub fn sign(&self, domain: Domain, chain_id: &str, payload: &[u8]) -> Signature {
+        self.sign_raw(&signing_bytes(domain, chain_id, payload))
+    }
+
+    /// Signs `message` exactly as given (already laid out by [`signing_bytes`]).
+    pub fn sign_raw(&self, message: &[u8]) -> Signature {
+        Signature(self.signing.sign(message).to_bytes())
+    }
+
+    /// The libp2p keypair with the same secret, so a node's network identity is its node key.
+    pub fn to_libp2p(&self) -> libp2p_identity::Keypair {
+        let mut secret = self.secret_bytes();
+        let secret = libp2p_identity::ed25519::SecretKey::try_from_bytes(&mut secret)
+            .expect("any 32 bytes are a valid ed25519 secret seed");
+        libp2p_identity::Keypair::from(libp2p_identity::ed25519::Keypair::from(secret))
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({:?})", self.public())
+    }
+}
+
+/// Verifies many signatures at once; `Ok` only if every one is valid.
+///
+/// Each `messages[i]` must already be laid out by [`signing_bytes`]. On `Err` the caller does
+/// not learn which signature failed and should fall back to one-by-one checks.
+pub fn verify_batch(
+    messages: &[&[u8]],
+    signatures: &[Signature],
+    keys: &[PublicKey],
+) -> Result<(), CryptoError> {
+    if messages.len() != signatures.len() || messages.len() != keys.len() {
+        return Err(CryptoError::BatchLengthMismatch);
+    }
+    let keys = keys
+        .iter()
+        .map(PublicKey::verifying_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let signatures: Vec<_> = signatures
+        .iter()
+        .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
+        .collect();
+    ed25519_dalek::verify_batch(messages, &signatures, &keys).map_err(|_| CryptoError::BadSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_bound_to_domain_chain_and_payload() {
+        let key = Keypair::from_secret([7; 32]);
+        let sig = key.sign(Domain::Vote, "chain-a", b"hello");
+        let public = key.public();
+        assert_eq!(public.verify(Domain::Vote, "chain-a", b"hello", &sig), Ok(()));
+        assert!(public.verify(Domain::Consensus, "chain-a", b"hello", &sig).is_err());
+        assert!(public.verify(Domain::Vote, "chain-b", b"hello", &sig).is_err());
+        assert!(public.verify(Domain::Vote, "chain-a", b"hellO", &sig).is_err());
+        let other = Keypair::from_secret([8; 32]).public();
+        assert!(other.verify(Domain::Vote, "chain-a", b"hello", &sig).is_err());
+    }
+
+    #[test]
+    fn batch_verification_accepts_valid_and_rejects_one_bad() {
+        let keys: Vec<_> = (0..16u8).map(|i| Keypair::from_secret([i; 32])).collect();
+        let messages: Vec<Vec<u8>> = (0..16u8)
+            .map(|i| signing_bytes(Domain::Transaction, "c", &[i]))
+            .collect();
+        let mut signatures: Vec<_> = keys.iter().zip(&messages).map(|(k, m)| k.sign_raw(m)).collect();
+        let publics: Vec<_> = keys.iter().map(Keypair::public).collect();
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        assert_eq!(verify_batch(&refs, &signatures, &publics), Ok(()));
+        signatures[5].0[0] ^= 1;
+        assert!(verify_batch(&refs, &signatures, &publics).is_err());
+        assert_eq!(
+            verify_batch(&refs[..3], &signatures, &publics),
+            Err(CryptoError::BatchLengthMismatch)
+        );
+    }
+
+    #[test]
+    fn peer_id_comes_from_the_public_key_alone() {
+        let key = Keypair::from_secret([9; 32]);
+        let from_public = key.public().peer_id().expect("valid key");
+        let from_libp2p = key.to_libp2p().public().to_peer_id();
+        assert_eq!(from_public, from_libp2p);
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        let public = Keypair::from_secret([1; 32]).public();
+        assert_eq!(PublicKey::from_hex(&public.to_hex()), Ok(public));
+        assert!(PublicKey::from_hex("abcd").is_err());
+        assert!(PublicKey::from_hex(&"zz".repeat(32)).is_err());
+    }
+}

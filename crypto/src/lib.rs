@@ -1,0 +1,31 @@
+//! Cassia's cryptography, in one place so that every signature and hash on the chain is made the
+//! same way.
+//!
+//! - [`Hash`]: a 32-byte blake3 digest, the identity of transactions, blocks and state.
+//! - [`Keypair`], [`PublicKey`], [`Signature`]: ed25519. Every signature is *domain separated*:
+//!   the signed bytes start with a [`Domain`] tag and the chain id, so a signature made for one
+//!   purpose (say a consensus vote) or one chain can never be replayed as another.
+//! - [`verify_batch`]: ed25519 batch verification, several times faster per signature.
+//! - [`merkle`]: RFC 6962 Merkle trees with inclusion proofs a verifier checks from the root alone.
+//! - [`keyfile`]: key files written with mode 0600, optionally sealed with a passphrase
+//!   (Argon2id + ChaCha20-Poly1305).
+//! - [`PublicKey::peer_id`]: the libp2p identity of a node key, computable from the key alone.
+//!
+//! ```
+//! use cassia_crypto::{Domain, Keypair};
+//!
+//! let key = Keypair::generate();
+//! let signature = key.sign(Domain::Transaction, "gx-gov", b"payload");
+//! assert!(key.public().verify(Domain::Transaction, "gx-gov", b"payload", &signature).is_ok());
+//! // The same bytes under another domain or chain do not verify.
+//! assert!(key.public().verify(Domain::Consensus, "gx-gov", b"payload", &signature).is_err());
+//! assert!(key.public().verify(Domain::Transaction, "other", b"payload", &signature).is_err());
+//! ```
+
+mod hash;
+pub mod keyfile;
+mod keys;
+pub mod merkle;
+
+pub use hash::Hash;
+pub use keys::{CryptoError, Domain, Keypair, PublicKey, Signature, signing_bytes, verify_batch};

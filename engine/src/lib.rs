@@ -1,0 +1,1 @@
+//! Applies the consensus core's actions in a fixed order (filled by the consensus issue).

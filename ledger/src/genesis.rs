@@ -1,0 +1,288 @@
+//! The genesis file: the consortium's founding agreement.
+//!
+//! Organizations, their admin keys, the first validators and the chain parameters. Its hash
+//! covers everything except the approvals; each organization approves by having one of its
+//! admins sign that hash (domain [`Domain::Genesis`]). A node refuses a genesis that lacks any
+//! organization's approval, so no member can be enrolled without its consent.
+
+use std::collections::BTreeSet;
+
+use bincode::{Decode, Encode};
+use cassia_crypto::{Domain, Hash, Keypair, PublicKey, Signature};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::validators::{Validator, ValidatorSet};
+
+/// Longest chain id, in bytes (it is part of every signature's prefix).
+pub const MAX_CHAIN_ID_BYTES: usize = 64;
+
+/// A member organization.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Organization {
+    /// Short unique id, e.g. `"gxdsj"`.
+    pub id: String,
+    /// Full name, e.g. `"广西壮族自治区大数据发展局"`.
+    pub name: String,
+    /// Admin account keys: they approve genesis and govern the chain.
+    pub admins: Vec<PublicKey>,
+}
+
+/// Chain parameters. Every limit a peer or client could push against is here.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Parameters {
+    /// Largest encoded block.
+    pub max_block_bytes: u64,
+    /// Most transactions per block.
+    pub max_block_txs: u32,
+    /// Largest encoded transaction.
+    pub max_tx_bytes: u64,
+    /// Target time between blocks, milliseconds.
+    pub block_interval_ms: u64,
+    /// How many blocks ahead `valid_until` may be.
+    pub max_tx_ttl: u64,
+    /// Base view timeout, milliseconds; doubles per failed view, resets on commit.
+    pub view_timeout_ms: u64,
+    /// How far ahead of a replica's clock a block timestamp may be, milliseconds.
+    pub max_clock_drift_ms: u64,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Parameters {
+            max_block_bytes: 4 * 1024 * 1024,
+            max_block_txs: 10_000,
+            max_tx_bytes: 128 * 1024,
+            block_interval_ms: 200,
+            max_tx_ttl: 1_000,
+            view_timeout_ms: 2_000,
+            max_clock_drift_ms: 5_000,
+        }
+    }
+}
+
+/// One organization's approval of the genesis hash.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Approval {
+    /// The organization approving.
+    pub organization: String,
+    /// The admin who signed.
+    pub admin: PublicKey,
+    /// Signature over the genesis hash, domain [`Domain::Genesis`].
+    pub signature: Signature,
+}
+
+/// The genesis document (exchanged as JSON during the ceremony).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// The chain's id, bound into every signature.
+    pub chain_id: String,
+    /// Milliseconds since the Unix epoch; block 1's timestamp must be later.
+    pub genesis_time_ms: u64,
+    /// Member organizations.
+    pub organizations: Vec<Organization>,
+    /// The first validator set, in rotation order.
+    pub validators: Vec<Validator>,
+    /// Chain parameters.
+    pub parameters: Parameters,
+    /// Organizations' approvals (not covered by the hash).
+    #[serde(default)]
+    pub approvals: Vec<Approval>,
+}
+
+/// The hashed part of a genesis.
+#[derive(Encode)]
+struct GenesisBody<'a> {
+    chain_id: &'a String,
+    genesis_time_ms: u64,
+    organizations: &'a Vec<Organization>,
+    validators: &'a Vec<Validator>,
+    parameters: &'a Parameters,
+}
+
+/// What is wrong with a genesis.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GenesisError {
+    /// The chain id is empty, too long, or has characters other than `[a-z0-9._-]`.
+    #[error("chain id {0:?} must be 1..=64 characters of a-z, 0-9, '.', '_' or '-'")]
+    BadChainId(String),
+    /// Two organizations share an id.
+    #[error("organization {0:?} is listed twice")]
+    DuplicateOrganization(String),
+    /// An organization has no admin key.
+    #[error("organization {0:?} has no admin key")]
+    NoAdmin(String),
+    /// Two validators share a node key or name.
+    #[error("duplicate validator: {0}")]
+    DuplicateValidator(String),
+    /// A validator names an organization that is not a member.
+    #[error("validator {validator:?} belongs to unknown organization {organization:?}")]
+    UnknownOrganization {
+        /// The validator.
+        validator: String,
+        /// The organization it names.
+        organization: String,
+    },
+    /// No validators.
+    #[error("a genesis needs at least one validator")]
+    NoValidators,
+    /// A parameter is out of range.
+    #[error("parameter {0}")]
+    BadParameter(String),
+    /// An approval is not from an admin of the organization it names, or does not verify.
+    #[error("approval for {organization:?} by {admin} is invalid: {reason}")]
+    BadApproval {
+        /// The organization named.
+        organization: String,
+        /// The signer.
+        admin: PublicKey,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// Organizations that have not approved.
+    #[error("missing approval of organization(s): {}", .0.join(", "))]
+    MissingApprovals(Vec<String>),
+}
+
+impl Genesis {
+    /// The genesis hash: covers everything but the approvals.
+    pub fn hash(&self) -> Hash {
+        Hash::of(&codec::encode(&GenesisBody {
+            chain_id: &self.chain_id,
+            genesis_time_ms: self.genesis_time_ms,
+            organizations: &self.organizations,
+            validators: &self.validators,
+            parameters: &self.parameters,
+        }))
+    }
+
+    /// The validator set at height 1.
+    pub fn validator_set(&self) -> ValidatorSet {
+        ValidatorSet { validators: self.validators.clone() }
+    }
+
+    /// Checks the structure: ids, uniqueness, parameters. Approvals are not checked here.
+    pub fn validate_structure(&self) -> Result<(), GenesisError> {
+        let id_ok = !self.chain_id.is_empty()
+            && self.chain_id.len() <= MAX_CHAIN_ID_BYTES
+            && self.chain_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+        if !id_ok {
+            return Err(GenesisError::BadChainId(self.chain_id.clone()));
+        }
+        let mut organizations = BTreeSet::new();
+        for organization in &self.organizations {
+            if !organizations.insert(organization.id.as_str()) {
+                return Err(GenesisError::DuplicateOrganization(organization.id.clone()));
+            }
+            if organization.admins.is_empty() {
+                return Err(GenesisError::NoAdmin(organization.id.clone()));
+            }
+        }
+        if self.validators.is_empty() {
+            return Err(GenesisError::NoValidators);
+        }
+        let (mut keys, mut names) = (BTreeSet::new(), BTreeSet::new());
+        for validator in &self.validators {
+            if !keys.insert(validator.node_key) {
+                return Err(GenesisError::DuplicateValidator(format!("node key {}", validator.node_key)));
+            }
+            if !names.insert(validator.name.as_str()) {
+                return Err(GenesisError::DuplicateValidator(format!("name {:?}", validator.name)));
+            }
+            if !organizations.contains(validator.organization.as_str()) {
+                return Err(GenesisError::UnknownOrganization {
+                    validator: validator.name.clone(),
+                    organization: validator.organization.clone(),
+                });
+            }
+        }
+        self.parameters.validate()
+    }
+
+    /// Adds (or replaces) `organization`'s approval, signed by `admin`.
+    pub fn approve(&mut self, organization: &str, admin: &Keypair) -> Result<(), GenesisError> {
+        let is_admin = self
+            .organizations
+            .iter()
+            .any(|o| o.id == organization && o.admins.contains(&admin.public()));
+        if !is_admin {
+            return Err(GenesisError::BadApproval {
+                organization: organization.to_string(),
+                admin: admin.public(),
+                reason: "signer is not an admin of that organization",
+            });
+        }
+        let signature = admin.sign(Domain::Genesis, &self.chain_id, self.hash().as_bytes());
+        self.approvals.retain(|a| a.organization != organization);
+        self.approvals.push(Approval { organization: organization.to_string(), admin: admin.public(), signature });
+        self.approvals.sort_by(|a, b| a.organization.cmp(&b.organization));
+        Ok(())
+    }
+
+    /// Checks every approval present, and returns the organizations that have approved.
+    pub fn valid_approvals(&self) -> Result<BTreeSet<String>, GenesisError> {
+        let hash = self.hash();
+        let mut approved = BTreeSet::new();
+        for approval in &self.approvals {
+            let bad = |reason| GenesisError::BadApproval {
+                organization: approval.organization.clone(),
+                admin: approval.admin,
+                reason,
+            };
+            let organization = self
+                .organizations
+                .iter()
+                .find(|o| o.id == approval.organization)
+                .ok_or_else(|| bad("no such organization"))?;
+            if !organization.admins.contains(&approval.admin) {
+                return Err(bad("signer is not an admin of that organization"));
+            }
+            approval
+                .admin
+                .verify(Domain::Genesis, &self.chain_id, hash.as_bytes(), &approval.signature)
+                .map_err(|_| bad("signature does not match this genesis (was it changed after signing?)"))?;
+            approved.insert(approval.organization.clone());
+        }
+        Ok(approved)
+    }
+
+    /// The full check a node makes before it starts: structure, and every organization approved.
+    pub fn verify(&self) -> Result<(), GenesisError> {
+        self.validate_structure()?;
+        let approved = self.valid_approvals()?;
+        let missing: Vec<String> = self
+            .organizations
+            .iter()
+            .filter(|o| !approved.contains(&o.id))
+            .map(|o| o.id.clone())
+            .collect();
+        if missing.is_empty() { Ok(()) } else { Err(GenesisError::MissingApprovals(missing)) }
+    }
+}
+
+impl Parameters {
+    /// Range checks, so a typo cannot produce a chain that cannot make progress.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        let bad = |what: &str| Err(GenesisError::BadParameter(what.to_string()));
+        if self.max_block_bytes < 1024 || self.max_block_bytes > 32 * 1024 * 1024 {
+            return bad("max_block_bytes must be between 1 KiB and 32 MiB");
+        }
+        if self.max_tx_bytes == 0 || self.max_tx_bytes > self.max_block_bytes {
+            return bad("max_tx_bytes must be between 1 and max_block_bytes");
+        }
+        if self.max_block_txs == 0 || self.max_block_txs > 100_000 {
+            return bad("max_block_txs must be between 1 and 100000");
+        }
+        if self.max_tx_ttl == 0 || self.max_tx_ttl > 1_000_000 {
+            return bad("max_tx_ttl must be between 1 and 1000000 blocks");
+        }
+        if self.view_timeout_ms < 50 || self.view_timeout_ms > 600_000 {
+            return bad("view_timeout_ms must be between 50 and 600000");
+        }
+        if self.block_interval_ms > 60_000 {
+            return bad("block_interval_ms must be at most 60000");
+        }
+        Ok(())
+    }
+}
