@@ -39,8 +39,12 @@ impl Hash {
     /// Parses 64 hex characters.
     pub fn from_hex(text: &str) -> Result<Hash, crate::CryptoError> {
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut bytes)
-            .map_err(|_| crate::CryptoError::MalformedHex { what: "hash", expected_bytes: 32 })?;
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| {
+            crate::CryptoError::MalformedHex {
+                what: "hash",
+                expected_bytes: 32,
+            }
+        })?;
         Ok(Hash(bytes))
     }
 

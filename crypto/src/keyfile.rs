@@ -113,7 +113,12 @@ pub fn write(
     passphrase: Option<&str>,
 ) -> Result<(), KeyFileError> {
     let display = path.display().to_string();
-    let mut json = KeyFileJson { kind, public_key: key.public(), secret_key: None, sealed: None };
+    let mut json = KeyFileJson {
+        kind,
+        public_key: key.public(),
+        secret_key: None,
+        sealed: None,
+    };
     match passphrase {
         None => json.secret_key = Some(hex::encode(key.secret_bytes())),
         Some(passphrase) => json.sealed = Some(seal(key, passphrase, &display)?),
@@ -125,12 +130,21 @@ pub fn write(
         .mode(0o600)
         .open(path)
         .map_err(|source| match source.kind() {
-            std::io::ErrorKind::AlreadyExists => KeyFileError::AlreadyExists { path: display.clone() },
-            _ => KeyFileError::Io { path: display.clone(), source },
+            std::io::ErrorKind::AlreadyExists => KeyFileError::AlreadyExists {
+                path: display.clone(),
+            },
+            _ => KeyFileError::Io {
+                path: display.clone(),
+                source,
+            },
         })?;
     // The mode above is filtered by the umask; make sure the key is private whatever it is.
-    let io = |source| KeyFileError::Io { path: display.clone(), source };
-    file.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let io = |source| KeyFileError::Io {
+        path: display.clone(),
+        source,
+    };
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.write_all(b"\n").map_err(io)?;
     file.sync_all().map_err(io)
@@ -139,15 +153,28 @@ pub fn write(
 /// Reads the key at `path`, opening it with `passphrase` if it is sealed.
 pub fn read(path: &Path, passphrase: Option<&str>) -> Result<(KeyKind, Keypair), KeyFileError> {
     let display = path.display().to_string();
-    let text = fs::read_to_string(path)
-        .map_err(|source| KeyFileError::Io { path: display.clone(), source })?;
-    let malformed = |reason: String| KeyFileError::Malformed { path: display.clone(), reason };
+    let text = fs::read_to_string(path).map_err(|source| KeyFileError::Io {
+        path: display.clone(),
+        source,
+    })?;
+    let malformed = |reason: String| KeyFileError::Malformed {
+        path: display.clone(),
+        reason,
+    };
     let json: KeyFileJson = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
     let secret = match (&json.secret_key, &json.sealed, passphrase) {
-        (Some(secret), None, _) => parse_secret(secret).ok_or_else(|| malformed("bad secret_key".into()))?,
+        (Some(secret), None, _) => {
+            parse_secret(secret).ok_or_else(|| malformed("bad secret_key".into()))?
+        }
         (None, Some(_), None) => return Err(KeyFileError::PassphraseRequired { path: display }),
-        (None, Some(sealed), Some(passphrase)) => open(sealed, &json.public_key, passphrase, &display)?,
-        _ => return Err(malformed("needs exactly one of secret_key and sealed".into())),
+        (None, Some(sealed), Some(passphrase)) => {
+            open(sealed, &json.public_key, passphrase, &display)?
+        }
+        _ => {
+            return Err(malformed(
+                "needs exactly one of secret_key and sealed".into(),
+            ));
+        }
     };
     let key = Keypair::from_secret(secret);
     if key.public() != json.public_key {
@@ -159,10 +186,14 @@ pub fn read(path: &Path, passphrase: Option<&str>) -> Result<(KeyKind, Keypair),
 /// Reads only the public key and kind of a key file (no passphrase needed).
 pub fn read_public(path: &Path) -> Result<(KeyKind, PublicKey), KeyFileError> {
     let display = path.display().to_string();
-    let text = fs::read_to_string(path)
-        .map_err(|source| KeyFileError::Io { path: display.clone(), source })?;
-    let json: KeyFileJson = serde_json::from_str(&text)
-        .map_err(|e| KeyFileError::Malformed { path: display, reason: e.to_string() })?;
+    let text = fs::read_to_string(path).map_err(|source| KeyFileError::Io {
+        path: display.clone(),
+        source,
+    })?;
+    let json: KeyFileJson = serde_json::from_str(&text).map_err(|e| KeyFileError::Malformed {
+        path: display,
+        reason: e.to_string(),
+    })?;
     Ok((json.kind, json.public_key))
 }
 
@@ -172,11 +203,19 @@ fn parse_secret(text: &str) -> Option<[u8; 32]> {
     Some(secret)
 }
 
-fn derive_key(passphrase: &str, salt: &[u8], memory_kib: u32, iterations: u32, parallelism: u32) -> Option<[u8; 32]> {
+fn derive_key(
+    passphrase: &str,
+    salt: &[u8],
+    memory_kib: u32,
+    iterations: u32,
+    parallelism: u32,
+) -> Option<[u8; 32]> {
     let params = argon2::Params::new(memory_kib, iterations, parallelism, Some(32)).ok()?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = [0u8; 32];
-    argon.hash_password_into(passphrase.as_bytes(), salt, &mut key).ok()?;
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+        .ok()?;
     Some(key)
 }
 
@@ -192,13 +231,25 @@ fn random<const N: usize>(path: &str) -> Result<[u8; N], KeyFileError> {
 fn seal(key: &Keypair, passphrase: &str, path: &str) -> Result<Sealed, KeyFileError> {
     let salt: [u8; 16] = random(path)?;
     let nonce: [u8; 12] = random(path)?;
-    let derived = derive_key(passphrase, &salt, ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM)
-        .expect("the fixed Argon2 parameters are valid");
+    let derived = derive_key(
+        passphrase,
+        &salt,
+        ARGON2_MEMORY_KIB,
+        ARGON2_ITERATIONS,
+        ARGON2_PARALLELISM,
+    )
+    .expect("the fixed Argon2 parameters are valid");
     let cipher = ChaCha20Poly1305::new(Key::from_slice(&derived));
     let public = key.public();
     let secret = key.secret_bytes();
     let ciphertext = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: &secret, aad: &public.0 })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &secret,
+                aad: &public.0,
+            },
+        )
         .expect("encrypting 32 bytes cannot fail");
     Ok(Sealed {
         kdf: "argon2id".into(),
@@ -212,8 +263,16 @@ fn seal(key: &Keypair, passphrase: &str, path: &str) -> Result<Sealed, KeyFileEr
     })
 }
 
-fn open(sealed: &Sealed, public: &PublicKey, passphrase: &str, path: &str) -> Result<[u8; 32], KeyFileError> {
-    let malformed = |reason: &str| KeyFileError::Malformed { path: path.to_string(), reason: reason.into() };
+fn open(
+    sealed: &Sealed,
+    public: &PublicKey,
+    passphrase: &str,
+    path: &str,
+) -> Result<[u8; 32], KeyFileError> {
+    let malformed = |reason: &str| KeyFileError::Malformed {
+        path: path.to_string(),
+        reason: reason.into(),
+    };
     if sealed.kdf != "argon2id" || sealed.cipher != "chacha20poly1305" {
         return Err(malformed("unsupported kdf or cipher"));
     }
@@ -226,12 +285,26 @@ fn open(sealed: &Sealed, public: &PublicKey, passphrase: &str, path: &str) -> Re
     if nonce.len() != 12 {
         return Err(malformed("nonce must be 12 bytes"));
     }
-    let derived = derive_key(passphrase, &salt, sealed.memory_kib, sealed.iterations, sealed.parallelism)
-        .ok_or_else(|| malformed("bad argon2 parameters"))?;
+    let derived = derive_key(
+        passphrase,
+        &salt,
+        sealed.memory_kib,
+        sealed.iterations,
+        sealed.parallelism,
+    )
+    .ok_or_else(|| malformed("bad argon2 parameters"))?;
     let cipher = ChaCha20Poly1305::new(Key::from_slice(&derived));
     let secret = cipher
-        .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad: &public.0 })
-        .map_err(|_| KeyFileError::WrongPassphrase { path: path.to_string() })?;
+        .decrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: &ciphertext,
+                aad: &public.0,
+            },
+        )
+        .map_err(|_| KeyFileError::WrongPassphrase {
+            path: path.to_string(),
+        })?;
     secret
         .try_into()
         .map_err(|_| malformed("sealed secret is not 32 bytes"))
@@ -252,7 +325,10 @@ mod tests {
         let (kind, read_back) = read(&path, None).expect("read");
         assert_eq!(kind, KeyKind::Node);
         assert_eq!(read_back.public(), key.public());
-        assert!(matches!(write(&path, KeyKind::Node, &key, None), Err(KeyFileError::AlreadyExists { .. })));
+        assert!(matches!(
+            write(&path, KeyKind::Node, &key, None),
+            Err(KeyFileError::AlreadyExists { .. })
+        ));
     }
 
     #[test]
@@ -262,9 +338,18 @@ mod tests {
         let key = Keypair::generate();
         write(&path, KeyKind::Account, &key, Some("correct horse")).expect("write");
         let text = fs::read_to_string(&path).expect("read");
-        assert!(!text.contains(&hex::encode(key.secret_bytes())), "secret must not be in clear");
-        assert!(matches!(read(&path, None), Err(KeyFileError::PassphraseRequired { .. })));
-        assert!(matches!(read(&path, Some("wrong")), Err(KeyFileError::WrongPassphrase { .. })));
+        assert!(
+            !text.contains(&hex::encode(key.secret_bytes())),
+            "secret must not be in clear"
+        );
+        assert!(matches!(
+            read(&path, None),
+            Err(KeyFileError::PassphraseRequired { .. })
+        ));
+        assert!(matches!(
+            read(&path, Some("wrong")),
+            Err(KeyFileError::WrongPassphrase { .. })
+        ));
         let (_, opened) = read(&path, Some("correct horse")).expect("opens");
         assert_eq!(opened.public(), key.public());
         assert_eq!(read_public(&path).expect("public").1, key.public());

@@ -83,8 +83,10 @@ impl PublicKey {
     /// Parses 64 hex characters and checks the bytes are a valid key.
     pub fn from_hex(text: &str) -> Result<PublicKey, CryptoError> {
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text.trim(), &mut bytes)
-            .map_err(|_| CryptoError::MalformedHex { what: "public key", expected_bytes: 32 })?;
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| CryptoError::MalformedHex {
+            what: "public key",
+            expected_bytes: 32,
+        })?;
         let key = PublicKey(bytes);
         key.verifying_key()?;
         Ok(key)
@@ -115,7 +117,8 @@ impl PublicKey {
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
         let key = self.verifying_key()?;
         let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &signature).map_err(|_| CryptoError::BadSignature)
+        key.verify_strict(message, &signature)
+            .map_err(|_| CryptoError::BadSignature)
     }
 
     /// The libp2p PeerId of this key, as a node identity on the network.
@@ -164,8 +167,10 @@ impl Signature {
     /// Parses 128 hex characters.
     pub fn from_hex(text: &str) -> Result<Signature, CryptoError> {
         let mut bytes = [0u8; 64];
-        hex::decode_to_slice(text.trim(), &mut bytes)
-            .map_err(|_| CryptoError::MalformedHex { what: "signature", expected_bytes: 64 })?;
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| CryptoError::MalformedHex {
+            what: "signature",
+            expected_bytes: 64,
+        })?;
         Ok(Signature(bytes))
     }
 }
@@ -213,7 +218,9 @@ impl Keypair {
 
     /// The key whose 32-byte secret seed is `secret`. Tests and simulators derive keys this way.
     pub fn from_secret(secret: [u8; 32]) -> Keypair {
-        Keypair { signing: SigningKey::from_bytes(&secret) }
+        Keypair {
+            signing: SigningKey::from_bytes(&secret),
+        }
     }
 
     /// The 32-byte secret seed. Handle with care: it is the key.
@@ -283,12 +290,31 @@ mod tests {
         let key = Keypair::from_secret([7; 32]);
         let sig = key.sign(Domain::Vote, "chain-a", b"hello");
         let public = key.public();
-        assert_eq!(public.verify(Domain::Vote, "chain-a", b"hello", &sig), Ok(()));
-        assert!(public.verify(Domain::Consensus, "chain-a", b"hello", &sig).is_err());
-        assert!(public.verify(Domain::Vote, "chain-b", b"hello", &sig).is_err());
-        assert!(public.verify(Domain::Vote, "chain-a", b"hellO", &sig).is_err());
+        assert_eq!(
+            public.verify(Domain::Vote, "chain-a", b"hello", &sig),
+            Ok(())
+        );
+        assert!(
+            public
+                .verify(Domain::Consensus, "chain-a", b"hello", &sig)
+                .is_err()
+        );
+        assert!(
+            public
+                .verify(Domain::Vote, "chain-b", b"hello", &sig)
+                .is_err()
+        );
+        assert!(
+            public
+                .verify(Domain::Vote, "chain-a", b"hellO", &sig)
+                .is_err()
+        );
         let other = Keypair::from_secret([8; 32]).public();
-        assert!(other.verify(Domain::Vote, "chain-a", b"hello", &sig).is_err());
+        assert!(
+            other
+                .verify(Domain::Vote, "chain-a", b"hello", &sig)
+                .is_err()
+        );
     }
 
     #[test]
@@ -297,7 +323,11 @@ mod tests {
         let messages: Vec<Vec<u8>> = (0..16u8)
             .map(|i| signing_bytes(Domain::Transaction, "c", &[i]))
             .collect();
-        let mut signatures: Vec<_> = keys.iter().zip(&messages).map(|(k, m)| k.sign_raw(m)).collect();
+        let mut signatures: Vec<_> = keys
+            .iter()
+            .zip(&messages)
+            .map(|(k, m)| k.sign_raw(m))
+            .collect();
         let publics: Vec<_> = keys.iter().map(Keypair::public).collect();
         let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         assert_eq!(verify_batch(&refs, &signatures, &publics), Ok(()));

@@ -106,7 +106,11 @@ impl MerkleTree {
             }
             position /= 2;
         }
-        Some(InclusionProof { index: index as u64, tree_size: self.len() as u64, siblings })
+        Some(InclusionProof {
+            index: index as u64,
+            tree_size: self.len() as u64,
+            siblings,
+        })
     }
 }
 
@@ -190,16 +194,22 @@ mod tests {
     #[test]
     fn every_leaf_of_every_size_proves_and_no_other_leaf_does() {
         for n in 1..40usize {
-            let leaves: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8]).collect();
+            let leaves: Vec<Vec<u8>> = (0..n).map(|i| i.to_le_bytes().to_vec()).collect();
             let tree = MerkleTree::from_leaves(&leaves);
             for (i, leaf) in leaves.iter().enumerate() {
                 let proof = tree.proof(i).expect("in range");
-                assert!(proof.verify(&tree.root(), &leaf_hash(leaf)), "leaf {i} of {n}");
+                assert!(
+                    proof.verify(&tree.root(), &leaf_hash(leaf)),
+                    "leaf {i} of {n}"
+                );
                 assert!(!proof.verify(&tree.root(), &leaf_hash(b"other")));
                 let mut moved = proof.clone();
                 moved.index = (moved.index + 1) % n as u64;
                 if n > 1 {
-                    assert!(!moved.verify(&tree.root(), &leaf_hash(leaf)), "moved {i} of {n}");
+                    assert!(
+                        !moved.verify(&tree.root(), &leaf_hash(leaf)),
+                        "moved {i} of {n}"
+                    );
                 }
             }
             assert!(tree.proof(n).is_none());
@@ -209,7 +219,7 @@ mod tests {
     proptest! {
         #[test]
         fn a_tampered_proof_never_verifies(n in 2usize..200, pick in any::<usize>(), bit in 0usize..256) {
-            let leaves: Vec<Vec<u8>> = (0..n).map(|i| (i as u32).to_le_bytes().to_vec()).collect();
+            let leaves: Vec<Vec<u8>> = (0..n).map(|i| i.to_le_bytes().to_vec()).collect();
             let tree = MerkleTree::from_leaves(&leaves);
             let index = pick % n;
             let mut proof = tree.proof(index).expect("in range");

@@ -71,11 +71,19 @@ impl Block {
 /// The Merkle tree over `transactions`.
 pub fn tx_tree(transactions: &[SignedTransaction]) -> MerkleTree {
     MerkleTree::from_leaf_hashes(
-        transactions.iter().map(|tx| merkle::leaf_hash(&codec::encode(tx))).collect(),
+        transactions
+            .iter()
+            .map(|tx| merkle::leaf_hash(&codec::encode(tx)))
+            .collect(),
     )
 }
 
 /// The Merkle tree over `receipts`.
 pub fn receipts_tree(receipts: &[Receipt]) -> MerkleTree {
-    MerkleTree::from_leaf_hashes(receipts.iter().map(|r| merkle::leaf_hash(&codec::encode(r))).collect())
+    MerkleTree::from_leaf_hashes(
+        receipts
+            .iter()
+            .map(|r| merkle::leaf_hash(&codec::encode(r)))
+            .collect(),
+    )
 }

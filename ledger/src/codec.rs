@@ -9,7 +9,7 @@
 //! it, rounded to a power of two), so a few bytes claiming a billion-element vector are refused
 //! without allocating. Inputs above [`MAX_DECODE_BYTES`] are refused outright.
 
-use bincode::config::{self, Configuration, Fixint, LittleEndian, Limit, NoLimit};
+use bincode::config::{self, Configuration, Fixint, Limit, LittleEndian, NoLimit};
 use bincode::{Decode, Encode};
 
 /// The largest input any decoder accepts (64 MiB): above every block and message cap.
@@ -49,10 +49,15 @@ pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
 /// Decodes exactly one `T` from all of `bytes`.
 pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_DECODE_BYTES {
-        return Err(CodecError::TooLarge { size: bytes.len(), limit: MAX_DECODE_BYTES });
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_DECODE_BYTES,
+        });
     }
     // Pick the smallest power-of-two limit covering ALLOCATION_FACTOR * input (min 4 KiB).
-    let budget = (bytes.len() * ALLOCATION_FACTOR).max(4096).next_power_of_two();
+    let budget = (bytes.len() * ALLOCATION_FACTOR)
+        .max(4096)
+        .next_power_of_two();
     macro_rules! tiers {
         ($($bits:literal),*) => {
             match budget.trailing_zeros() {
@@ -61,11 +66,14 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, CodecError> {
             }
         };
     }
-    tiers!(12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29)
+    tiers!(
+        12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29
+    )
 }
 
 fn decode_limited<T: Decode<()>, const LIMIT: usize>(bytes: &[u8]) -> Result<T, CodecError> {
-    let configuration: Configuration<LittleEndian, Fixint, Limit<LIMIT>> = ENCODING.with_limit::<LIMIT>();
+    let configuration: Configuration<LittleEndian, Fixint, Limit<LIMIT>> =
+        ENCODING.with_limit::<LIMIT>();
     let (value, read) = bincode::decode_from_slice(bytes, configuration)
         .map_err(|e| CodecError::Malformed(e.to_string()))?;
     if read != bytes.len() {
@@ -77,7 +85,10 @@ fn decode_limited<T: Decode<()>, const LIMIT: usize>(bytes: &[u8]) -> Result<T, 
 /// Decodes with a caller's cap on the input size (e.g. the chain's maximum block bytes).
 pub fn decode_capped<T: Decode<()>>(bytes: &[u8], cap: usize) -> Result<T, CodecError> {
     if bytes.len() > cap {
-        return Err(CodecError::TooLarge { size: bytes.len(), limit: cap });
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit: cap,
+        });
     }
     decode(bytes)
 }

@@ -22,7 +22,8 @@ use cassia_crypto::{Hash, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::transaction::{
-    MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Operation, Receipt, Rejection, SignedTransaction,
+    MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Operation, Receipt, Rejection,
+    SignedTransaction,
 };
 use crate::{Height, Parameters, codec};
 
@@ -91,20 +92,35 @@ pub struct BlockOutcome {
 
 /// Checks that `tx` may be included in a block at `context.height` (or admitted to a mempool
 /// that will propose at that height). Signatures are checked separately, in batches.
-pub fn check_admissible(context: &BlockContext<'_>, tx: &SignedTransaction) -> Result<(), Rejection> {
+pub fn check_admissible(
+    context: &BlockContext<'_>,
+    tx: &SignedTransaction,
+) -> Result<(), Rejection> {
     if tx.tx.chain_id != context.chain_id {
-        return Err(Rejection::WrongChain { expected: context.chain_id.to_string(), got: tx.tx.chain_id.clone() });
+        return Err(Rejection::WrongChain {
+            expected: context.chain_id.to_string(),
+            got: tx.tx.chain_id.clone(),
+        });
     }
     if tx.tx.valid_until < context.height {
-        return Err(Rejection::Expired { valid_until: tx.tx.valid_until, height: context.height });
+        return Err(Rejection::Expired {
+            valid_until: tx.tx.valid_until,
+            height: context.height,
+        });
     }
     let max = context.height.saturating_add(context.parameters.max_tx_ttl);
     if tx.tx.valid_until > max {
-        return Err(Rejection::TooFarAhead { valid_until: tx.tx.valid_until, max });
+        return Err(Rejection::TooFarAhead {
+            valid_until: tx.tx.valid_until,
+            max,
+        });
     }
     let size = codec::encode(tx).len() as u64;
     if size > context.parameters.max_tx_bytes {
-        return Err(Rejection::TooLarge { size, limit: context.parameters.max_tx_bytes });
+        return Err(Rejection::TooLarge {
+            size,
+            limit: context.parameters.max_tx_bytes,
+        });
     }
     check_operation(&tx.tx.op)
 }
@@ -112,8 +128,15 @@ pub fn check_admissible(context: &BlockContext<'_>, tx: &SignedTransaction) -> R
 fn check_operation(op: &Operation) -> Result<(), Rejection> {
     let malformed = |what: &str| Err(Rejection::Malformed(what.to_string()));
     match op {
-        Operation::Put { namespace, key, value } => {
-            if namespace.is_empty() || namespace.len() > MAX_NAMESPACE_BYTES || namespace.contains('\0') {
+        Operation::Put {
+            namespace,
+            key,
+            value,
+        } => {
+            if namespace.is_empty()
+                || namespace.len() > MAX_NAMESPACE_BYTES
+                || namespace.contains('\0')
+            {
                 return malformed("namespace must be 1..=64 bytes without NUL");
             }
             if key.is_empty() || key.len() > MAX_KEY_BYTES {
@@ -158,7 +181,10 @@ pub fn execute_block(
     parent_state_root: &Hash,
     transactions: &[SignedTransaction],
 ) -> Result<BlockOutcome, BlockRejection> {
-    let mut overlay = Overlay { state, changes: StateChanges::new() };
+    let mut overlay = Overlay {
+        state,
+        changes: StateChanges::new(),
+    };
     let mut seen = BTreeSet::new();
     let mut receipts = Vec::with_capacity(transactions.len());
     for (index, tx) in transactions.iter().enumerate() {
@@ -177,7 +203,11 @@ pub fn execute_block(
         });
     }
     let state_root = next_state_root(parent_state_root, &overlay.changes);
-    Ok(BlockOutcome { receipts, changes: overlay.changes, state_root })
+    Ok(BlockOutcome {
+        receipts,
+        changes: overlay.changes,
+        state_root,
+    })
 }
 
 /// The state root after applying `changes` to the state with root `parent`.
@@ -204,18 +234,34 @@ impl Overlay<'_> {
     }
 }
 
-fn apply(overlay: &mut Overlay<'_>, height: Height, id: &Hash, tx: &SignedTransaction) -> Result<(), Rejection> {
+fn apply(
+    overlay: &mut Overlay<'_>,
+    height: Height,
+    id: &Hash,
+    tx: &SignedTransaction,
+) -> Result<(), Rejection> {
     match &tx.tx.op {
-        Operation::Put { namespace, key, value } => {
+        Operation::Put {
+            namespace,
+            key,
+            value,
+        } => {
             overlay.put(kv_key(namespace, key), value.clone());
             Ok(())
         }
         Operation::Notarize { digest, metadata } => {
             let key = notarization_key(digest);
             if overlay.get(&key).is_some() {
-                return Err(Rejection::Malformed(format!("digest {digest} is already notarized")));
+                return Err(Rejection::Malformed(format!(
+                    "digest {digest} is already notarized"
+                )));
             }
-            let record = NotarizationRecord { signer: tx.tx.signer, height, tx_id: *id, metadata: metadata.clone() };
+            let record = NotarizationRecord {
+                signer: tx.tx.signer,
+                height,
+                tx_id: *id,
+                metadata: metadata.clone(),
+            };
             overlay.put(key, codec::encode(&record));
             Ok(())
         }
@@ -240,7 +286,8 @@ impl MemoryState {
                 None => self.values.remove(key),
             };
         }
-        self.transactions.extend(outcome.receipts.iter().map(|r| r.tx_id));
+        self.transactions
+            .extend(outcome.receipts.iter().map(|r| r.tx_id));
     }
 }
 

@@ -159,14 +159,19 @@ impl Genesis {
 
     /// The validator set at height 1.
     pub fn validator_set(&self) -> ValidatorSet {
-        ValidatorSet { validators: self.validators.clone() }
+        ValidatorSet {
+            validators: self.validators.clone(),
+        }
     }
 
     /// Checks the structure: ids, uniqueness, parameters. Approvals are not checked here.
     pub fn validate_structure(&self) -> Result<(), GenesisError> {
         let id_ok = !self.chain_id.is_empty()
             && self.chain_id.len() <= MAX_CHAIN_ID_BYTES
-            && self.chain_id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+            && self
+                .chain_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
         if !id_ok {
             return Err(GenesisError::BadChainId(self.chain_id.clone()));
         }
@@ -185,10 +190,16 @@ impl Genesis {
         let (mut keys, mut names) = (BTreeSet::new(), BTreeSet::new());
         for validator in &self.validators {
             if !keys.insert(validator.node_key) {
-                return Err(GenesisError::DuplicateValidator(format!("node key {}", validator.node_key)));
+                return Err(GenesisError::DuplicateValidator(format!(
+                    "node key {}",
+                    validator.node_key
+                )));
             }
             if !names.insert(validator.name.as_str()) {
-                return Err(GenesisError::DuplicateValidator(format!("name {:?}", validator.name)));
+                return Err(GenesisError::DuplicateValidator(format!(
+                    "name {:?}",
+                    validator.name
+                )));
             }
             if !organizations.contains(validator.organization.as_str()) {
                 return Err(GenesisError::UnknownOrganization {
@@ -215,8 +226,13 @@ impl Genesis {
         }
         let signature = admin.sign(Domain::Genesis, &self.chain_id, self.hash().as_bytes());
         self.approvals.retain(|a| a.organization != organization);
-        self.approvals.push(Approval { organization: organization.to_string(), admin: admin.public(), signature });
-        self.approvals.sort_by(|a, b| a.organization.cmp(&b.organization));
+        self.approvals.push(Approval {
+            organization: organization.to_string(),
+            admin: admin.public(),
+            signature,
+        });
+        self.approvals
+            .sort_by(|a, b| a.organization.cmp(&b.organization));
         Ok(())
     }
 
@@ -240,8 +256,15 @@ impl Genesis {
             }
             approval
                 .admin
-                .verify(Domain::Genesis, &self.chain_id, hash.as_bytes(), &approval.signature)
-                .map_err(|_| bad("signature does not match this genesis (was it changed after signing?)"))?;
+                .verify(
+                    Domain::Genesis,
+                    &self.chain_id,
+                    hash.as_bytes(),
+                    &approval.signature,
+                )
+                .map_err(|_| {
+                    bad("signature does not match this genesis (was it changed after signing?)")
+                })?;
             approved.insert(approval.organization.clone());
         }
         Ok(approved)
@@ -257,7 +280,11 @@ impl Genesis {
             .filter(|o| !approved.contains(&o.id))
             .map(|o| o.id.clone())
             .collect();
-        if missing.is_empty() { Ok(()) } else { Err(GenesisError::MissingApprovals(missing)) }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(GenesisError::MissingApprovals(missing))
+        }
     }
 }
 

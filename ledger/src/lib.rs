@@ -39,7 +39,8 @@ pub use block::{Block, BlockHeader};
 pub use genesis::{Approval, Genesis, GenesisError, Organization, Parameters};
 pub use transaction::{Operation, Receipt, Rejection, SignedTransaction, Transaction};
 pub use validators::{
-    CertificateError, CommitCertificate, Validator, ValidatorSet, ValidatorSignature, Vote, VoteKind,
+    CertificateError, CommitCertificate, Validator, ValidatorSet, ValidatorSignature, Vote,
+    VoteKind,
 };
 
 /// A block height: PBFT's sequence number. Genesis is height 0; the first block is 1.

@@ -66,7 +66,10 @@ impl Transaction {
     /// Signs this transaction with `key` (which should be `self.signer`).
     pub fn sign(self, key: &Keypair) -> SignedTransaction {
         let signature = key.sign(Domain::Transaction, &self.chain_id, &codec::encode(&self));
-        SignedTransaction { tx: self, signature }
+        SignedTransaction {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -87,12 +90,18 @@ impl SignedTransaction {
 
     /// The exact bytes the signature covers (for batch verification).
     pub fn signing_bytes(&self) -> Vec<u8> {
-        cassia_crypto::signing_bytes(Domain::Transaction, &self.tx.chain_id, &codec::encode(&self.tx))
+        cassia_crypto::signing_bytes(
+            Domain::Transaction,
+            &self.tx.chain_id,
+            &codec::encode(&self.tx),
+        )
     }
 
     /// Checks the signature.
     pub fn verify_signature(&self) -> Result<(), CryptoError> {
-        self.tx.signer.verify_raw(&self.signing_bytes(), &self.signature)
+        self.tx
+            .signer
+            .verify_raw(&self.signing_bytes(), &self.signature)
     }
 }
 

@@ -78,7 +78,9 @@ impl ValidatorSet {
 }
 
 /// The two voting phases of PBFT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode, Serialize, Deserialize,
+)]
 pub enum VoteKind {
     /// PBFT phase 2.
     Prepare,
@@ -166,11 +168,20 @@ pub enum CertificateError {
 impl CommitCertificate {
     /// The vote every signature in this certificate covers.
     pub fn vote(&self) -> Vote {
-        Vote { kind: VoteKind::Commit, height: self.height, view: self.view, block_hash: self.block_hash }
+        Vote {
+            kind: VoteKind::Commit,
+            height: self.height,
+            view: self.view,
+            block_hash: self.block_hash,
+        }
     }
 
     /// Checks quorum, membership, distinctness and every signature against `validators`.
-    pub fn verify(&self, chain_id: &str, validators: &ValidatorSet) -> Result<(), CertificateError> {
+    pub fn verify(
+        &self,
+        chain_id: &str,
+        validators: &ValidatorSet,
+    ) -> Result<(), CertificateError> {
         let mut seen = std::collections::BTreeSet::new();
         for entry in &self.signatures {
             if !validators.contains(&entry.validator) {
@@ -181,7 +192,10 @@ impl CommitCertificate {
             }
         }
         if seen.len() < validators.quorum() {
-            return Err(CertificateError::NoQuorum { got: seen.len(), quorum: validators.quorum() });
+            return Err(CertificateError::NoQuorum {
+                got: seen.len(),
+                quorum: validators.quorum(),
+            });
         }
         let message = self.vote().signing_bytes(chain_id);
         let messages: Vec<&[u8]> = self.signatures.iter().map(|_| message.as_slice()).collect();
@@ -192,7 +206,11 @@ impl CommitCertificate {
         }
         // The batch failed: find the culprit for a precise error.
         for entry in &self.signatures {
-            if entry.validator.verify_raw(&message, &entry.signature).is_err() {
+            if entry
+                .validator
+                .verify_raw(&message, &entry.signature)
+                .is_err()
+            {
                 return Err(CertificateError::BadSignature(entry.validator));
             }
         }
@@ -207,7 +225,10 @@ impl CommitCertificate {
         block_hash: &Hash,
     ) -> Result<(), CertificateError> {
         if &self.block_hash != block_hash {
-            return Err(CertificateError::WrongBlock { expected: *block_hash, got: self.block_hash });
+            return Err(CertificateError::WrongBlock {
+                expected: *block_hash,
+                got: self.block_hash,
+            });
         }
         self.verify(chain_id, validators)
     }
@@ -235,9 +256,21 @@ mod tests {
     #[test]
     fn quorum_table() {
         // (n, f, quorum)
-        for (n, f, q) in [(1, 0, 1), (2, 0, 2), (3, 0, 3), (4, 1, 3), (5, 1, 4), (7, 2, 5), (16, 5, 11)] {
+        for (n, f, q) in [
+            (1, 0, 1),
+            (2, 0, 2),
+            (3, 0, 3),
+            (4, 1, 3),
+            (5, 1, 4),
+            (7, 2, 5),
+            (16, 5, 11),
+        ] {
             let (_, validators) = set(n);
-            assert_eq!((validators.max_faulty(), validators.quorum()), (f, q), "n = {n}");
+            assert_eq!(
+                (validators.max_faulty(), validators.quorum()),
+                (f, q),
+                "n = {n}"
+            );
         }
     }
 
@@ -254,23 +287,50 @@ mod tests {
     fn certificate_checks() {
         let (keys, validators) = set(4);
         let block_hash = Hash::of(b"block");
-        let vote = Vote { kind: VoteKind::Commit, height: 3, view: 0, block_hash };
-        let sign = |k: &Keypair| ValidatorSignature { validator: k.public(), signature: vote.sign("c", k) };
-        let mut certificate =
-            CommitCertificate { height: 3, view: 0, block_hash, signatures: keys[..3].iter().map(sign).collect() };
-        assert_eq!(certificate.verify_for("c", &validators, &block_hash), Ok(()));
+        let vote = Vote {
+            kind: VoteKind::Commit,
+            height: 3,
+            view: 0,
+            block_hash,
+        };
+        let sign = |k: &Keypair| ValidatorSignature {
+            validator: k.public(),
+            signature: vote.sign("c", k),
+        };
+        let mut certificate = CommitCertificate {
+            height: 3,
+            view: 0,
+            block_hash,
+            signatures: keys[..3].iter().map(sign).collect(),
+        };
+        assert_eq!(
+            certificate.verify_for("c", &validators, &block_hash),
+            Ok(())
+        );
         assert!(certificate.verify("other-chain", &validators).is_err());
         certificate.signatures[2] = sign(&keys[0]);
-        assert!(matches!(certificate.verify("c", &validators), Err(CertificateError::DuplicateSigner(_))));
+        assert!(matches!(
+            certificate.verify("c", &validators),
+            Err(CertificateError::DuplicateSigner(_))
+        ));
         certificate.signatures.pop();
-        assert!(matches!(certificate.verify("c", &validators), Err(CertificateError::NoQuorum { .. })));
+        assert!(matches!(
+            certificate.verify("c", &validators),
+            Err(CertificateError::NoQuorum { .. })
+        ));
         let outsider = Keypair::from_secret([99; 32]);
         certificate.signatures.push(sign(&outsider));
-        assert!(matches!(certificate.verify("c", &validators), Err(CertificateError::NotAValidator(_))));
+        assert!(matches!(
+            certificate.verify("c", &validators),
+            Err(CertificateError::NotAValidator(_))
+        ));
         certificate.signatures.pop();
         let mut forged = sign(&keys[3]);
         forged.signature.0[10] ^= 1;
         certificate.signatures.push(forged);
-        assert!(matches!(certificate.verify("c", &validators), Err(CertificateError::BadSignature(_))));
+        assert!(matches!(
+            certificate.verify("c", &validators),
+            Err(CertificateError::BadSignature(_))
+        ));
     }
 }

@@ -10,8 +10,8 @@ use std::cell::Cell;
 use cassia_crypto::{Hash, PublicKey, Signature};
 use cassia_ledger::codec::{self, ALLOCATION_FACTOR};
 use cassia_ledger::{
-    Block, BlockHeader, CommitCertificate, Operation, Receipt, Rejection, SignedTransaction, Transaction,
-    ValidatorSignature,
+    Block, BlockHeader, CommitCertificate, Operation, Receipt, Rejection, SignedTransaction,
+    Transaction, ValidatorSignature,
 };
 use proptest::prelude::*;
 
@@ -69,25 +69,57 @@ fn signature() -> impl Strategy<Value = Signature> {
 
 fn operation() -> impl Strategy<Value = Operation> {
     prop_oneof![
-        (".{0,20}", prop::collection::vec(any::<u8>(), 0..40), prop::collection::vec(any::<u8>(), 0..80))
-            .prop_map(|(namespace, key, value)| Operation::Put { namespace, key, value }),
+        (
+            ".{0,20}",
+            prop::collection::vec(any::<u8>(), 0..40),
+            prop::collection::vec(any::<u8>(), 0..80)
+        )
+            .prop_map(|(namespace, key, value)| Operation::Put {
+                namespace,
+                key,
+                value
+            }),
         (hash(), ".{0,40}").prop_map(|(digest, metadata)| Operation::Notarize { digest, metadata }),
     ]
 }
 
 fn signed_transaction() -> impl Strategy<Value = SignedTransaction> {
-    ("[a-z0-9-]{1,16}", public_key(), any::<u64>(), any::<u64>(), operation(), signature()).prop_map(
-        |(chain_id, signer, nonce, valid_until, op, signature)| SignedTransaction {
-            tx: Transaction { chain_id, signer, nonce, valid_until, op },
-            signature,
-        },
+    (
+        "[a-z0-9-]{1,16}",
+        public_key(),
+        any::<u64>(),
+        any::<u64>(),
+        operation(),
+        signature(),
     )
+        .prop_map(
+            |(chain_id, signer, nonce, valid_until, op, signature)| SignedTransaction {
+                tx: Transaction {
+                    chain_id,
+                    signer,
+                    nonce,
+                    valid_until,
+                    op,
+                },
+                signature,
+            },
+        )
 }
 
 fn header() -> impl Strategy<Value = BlockHeader> {
-    (any::<u64>(), any::<u64>(), hash(), any::<u64>(), public_key(), hash(), hash(), hash(), hash()).prop_map(
-        |(height, view, parent, timestamp_ms, proposer, tx_root, receipts_root, state_root, validator_set_hash)| {
-            BlockHeader {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        hash(),
+        any::<u64>(),
+        public_key(),
+        hash(),
+        hash(),
+        hash(),
+        hash(),
+    )
+        .prop_map(
+            |(
                 height,
                 view,
                 parent,
@@ -97,18 +129,38 @@ fn header() -> impl Strategy<Value = BlockHeader> {
                 receipts_root,
                 state_root,
                 validator_set_hash,
-            }
-        },
-    )
+            )| {
+                BlockHeader {
+                    height,
+                    view,
+                    parent,
+                    timestamp_ms,
+                    proposer,
+                    tx_root,
+                    receipts_root,
+                    state_root,
+                    validator_set_hash,
+                }
+            },
+        )
 }
 
 fn certificate() -> impl Strategy<Value = CommitCertificate> {
     let signatures = prop::collection::vec(
-        (public_key(), signature()).prop_map(|(validator, signature)| ValidatorSignature { validator, signature }),
+        (public_key(), signature()).prop_map(|(validator, signature)| ValidatorSignature {
+            validator,
+            signature,
+        }),
         0..8,
     );
-    (any::<u64>(), any::<u64>(), hash(), signatures)
-        .prop_map(|(height, view, block_hash, signatures)| CommitCertificate { height, view, block_hash, signatures })
+    (any::<u64>(), any::<u64>(), hash(), signatures).prop_map(
+        |(height, view, block_hash, signatures)| CommitCertificate {
+            height,
+            view,
+            block_hash,
+            signatures,
+        },
+    )
 }
 
 fn receipt() -> impl Strategy<Value = Receipt> {
@@ -116,10 +168,19 @@ fn receipt() -> impl Strategy<Value = Receipt> {
         Just(None),
         Just(Some(Rejection::Duplicate)),
         ".{0,30}".prop_map(|m| Some(Rejection::PermissionDenied(m))),
-        (any::<u64>(), any::<u64>()).prop_map(|(v, h)| Some(Rejection::Expired { valid_until: v, height: h })),
+        (any::<u64>(), any::<u64>()).prop_map(|(v, h)| Some(Rejection::Expired {
+            valid_until: v,
+            height: h
+        })),
     ];
-    (hash(), any::<u64>(), any::<u32>(), failure)
-        .prop_map(|(tx_id, height, index, failure)| Receipt { tx_id, height, index, failure })
+    (hash(), any::<u64>(), any::<u32>(), failure).prop_map(|(tx_id, height, index, failure)| {
+        Receipt {
+            tx_id,
+            height,
+            index,
+            failure,
+        }
+    })
 }
 
 /// Encode, decode, re-encode: the value and the bytes must come back identical.
@@ -137,8 +198,17 @@ where
 /// Decoding `bytes` as `T` must not panic, and must stay within the allocation bound.
 fn decodes_safely<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<(), TestCaseError> {
     let (_, peak) = peak_allocation(|| codec::decode::<T>(bytes).is_ok());
-    let bound = (bytes.len() * ALLOCATION_FACTOR).max(4096).next_power_of_two() + 4096;
-    prop_assert!(peak <= bound, "decoding {} bytes allocated {} (bound {})", bytes.len(), peak, bound);
+    let bound = (bytes.len() * ALLOCATION_FACTOR)
+        .max(4096)
+        .next_power_of_two()
+        + 4096;
+    prop_assert!(
+        peak <= bound,
+        "decoding {} bytes allocated {} (bound {})",
+        bytes.len(),
+        peak,
+        bound
+    );
     Ok(())
 }
 
