@@ -1,2 +1,41 @@
-//! Cassia's test harnesses: the deterministic simulator and Byzantine actors (consensus issue),
-//! and multi-process cluster tests (node issue).
+//! Cassia's test harnesses: the deterministic simulator and its Byzantine actors, and real
+//! `cassia node` processes on loopback for cluster tests ([`process`]).
+//!
+//! The simulator runs n replicas through the real `cassia-consensus` core and the same
+//! `cassia-engine` glue the node uses, on a virtual clock, over a simulated network with
+//! latency, loss, duplication, reordering and partitions, with crashes that keep only what the
+//! store made durable, and with Byzantine actors ([`byzantine`]). After every step the
+//! [`checker`] checks agreement, validity, certificate validity and that no honest replica
+//! equivocated; after the faults heal it checks that every honest replica commits again within a
+//! bounded virtual time. A seed fixes everything, so any failure replays:
+//! `cargo run --release -p cassia-tests --bin simulate -- --seed S --trace`.
+//!
+//! ```
+//! use cassia_tests::cluster::{Cluster, ClusterConfig};
+//! use cassia_tests::network::NetworkConfig;
+//!
+//! let mut cluster = Cluster::new(ClusterConfig {
+//!     n: 4,
+//!     seed: 7,
+//!     network: NetworkConfig::calm(),
+//!     trace: false,
+//!     tx_interval_ms: 0,
+//! });
+//! cluster.start();
+//! cluster.partition(&[&[0], &[1, 2, 3]]);
+//! cluster.run_for(1_000);
+//! cluster.heal();
+//! cluster.run_until_height(3, 60_000).expect("the cluster makes progress");
+//! assert!(cluster.violations().is_empty(), "seed 7: {:?}", cluster.violations());
+//! ```
+
+pub mod byzantine;
+pub mod checker;
+pub mod cluster;
+pub mod network;
+pub mod process;
+pub mod rng;
+pub mod scenario;
+pub mod trace;
+
+pub use scenario::{RunReport, Scenario, run};

@@ -1,0 +1,367 @@
+//! Protocol rules, one scenario each, on a single replica (index 0 of four) fed by hand.
+
+use cassia_consensus::{
+    Config, ConsensusState, DropReason, Evidence, Input, Message, NewView, Payload,
+    PreparedCertificate, Proposal, Replica, Request, TimerCommand, ViewChange,
+};
+use cassia_crypto::{Hash, Keypair};
+use cassia_ledger::{
+    Block, BlockHeader, Validator, ValidatorSet, ValidatorSignature, View, Vote, VoteKind,
+};
+
+const CHAIN: &str = "rules";
+
+struct Setup {
+    keys: Vec<Keypair>,
+    validators: ValidatorSet,
+}
+
+fn setup() -> Setup {
+    let keys: Vec<Keypair> = (1..=4u8).map(|i| Keypair::from_secret([i; 32])).collect();
+    let validators = ValidatorSet {
+        validators: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Validator {
+                name: format!("v{i}"),
+                organization: "o".into(),
+                node_key: k.public(),
+                p2p_address: String::new(),
+            })
+            .collect(),
+    };
+    Setup { keys, validators }
+}
+
+impl Setup {
+    fn replica(&self, persisted: Option<ConsensusState>) -> Replica {
+        let config = Config {
+            chain_id: CHAIN.into(),
+            key: self.keys[0].clone(),
+            base_timeout_ms: 1_000,
+        };
+        let mut replica =
+            Replica::new(config, 1, self.validators.clone(), persisted).expect("valid set");
+        let _ = replica.step(Input::Start);
+        replica
+    }
+
+    fn index_of_leader(&self, view: View) -> usize {
+        let leader = self.validators.leader(1, view).node_key;
+        self.keys
+            .iter()
+            .position(|k| k.public() == leader)
+            .expect("a member")
+    }
+
+    fn block(&self, view: View, timestamp_ms: u64) -> Block {
+        let header = BlockHeader {
+            height: 1,
+            view,
+            parent: Hash::of(b"genesis"),
+            timestamp_ms,
+            proposer: self.validators.leader(1, view).node_key,
+            tx_root: Hash::ZERO,
+            receipts_root: Hash::ZERO,
+            state_root: Hash::ZERO,
+            validator_set_hash: self.validators.hash(),
+        };
+        Block {
+            header,
+            transactions: vec![],
+        }
+    }
+
+    fn pre_prepare(&self, block: &Block) -> Message {
+        let proposal = Proposal {
+            height: 1,
+            view: 0,
+            block_hash: block.hash(),
+        };
+        Message::sign(
+            CHAIN,
+            &self.keys[self.index_of_leader(0)],
+            Payload::PrePrepare {
+                proposal,
+                block: block.clone(),
+            },
+        )
+    }
+
+    fn view_change(
+        &self,
+        from: usize,
+        view: View,
+        prepared: Option<(PreparedCertificate, Block)>,
+    ) -> Message {
+        let (prepared, prepared_block) = prepared.map_or((None, None), |(c, b)| (Some(c), Some(b)));
+        let view_change = ViewChange {
+            height: 1,
+            view,
+            prepared,
+        };
+        Message::sign(
+            CHAIN,
+            &self.keys[from],
+            Payload::ViewChange {
+                view_change,
+                prepared_block,
+            },
+        )
+    }
+
+    fn prepared(&self, block: &Block, view: View) -> PreparedCertificate {
+        let vote = Vote {
+            kind: VoteKind::Prepare,
+            height: 1,
+            view,
+            block_hash: block.hash(),
+        };
+        let mut signatures: Vec<ValidatorSignature> = self.keys[1..]
+            .iter()
+            .map(|k| ValidatorSignature {
+                validator: k.public(),
+                signature: vote.sign(CHAIN, k),
+            })
+            .collect();
+        signatures.sort_by_key(|s| s.validator);
+        PreparedCertificate {
+            height: 1,
+            view,
+            block_hash: block.hash(),
+            signatures,
+        }
+    }
+}
+
+fn signed_prepares(actions: &cassia_consensus::Actions) -> Vec<Hash> {
+    actions
+        .messages
+        .iter()
+        .filter_map(|out| match out.message.payload {
+            Payload::Vote(Vote {
+                kind: VoteKind::Prepare,
+                block_hash,
+                ..
+            }) => Some(block_hash),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_replica_rebuilt_from_its_wal_refuses_to_prepare_a_conflicting_block() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let (a, b) = (s.block(0, 10), s.block(0, 11));
+    let _ = replica.step(Input::Message(s.pre_prepare(&a)));
+    let actions = replica.step(Input::BlockValidated {
+        height: 1,
+        view: 0,
+        block_hash: a.hash(),
+        valid: true,
+    });
+    assert_eq!(signed_prepares(&actions), vec![a.hash()]);
+    let wal = actions.persist.expect("the prepare is persisted with it");
+
+    let mut restarted = s.replica(Some(wal));
+    let _ = restarted.step(Input::Message(s.pre_prepare(&b)));
+    let actions = restarted.step(Input::BlockValidated {
+        height: 1,
+        view: 0,
+        block_hash: b.hash(),
+        valid: true,
+    });
+    assert!(
+        signed_prepares(&actions).is_empty(),
+        "no prepare for the conflicting block"
+    );
+    assert_eq!(restarted.stats().refused_to_equivocate, 1);
+}
+
+fn after_ms(actions: &cassia_consensus::Actions) -> Option<u64> {
+    match actions.timer {
+        Some(TimerCommand::Set { after_ms, .. }) => Some(after_ms),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_view_timer_doubles_and_the_f_plus_one_rule_joins_higher_views() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let started = replica.step(Input::TimerFired {
+        height: 1,
+        view: 0,
+        generation: 1,
+    });
+    assert_eq!(replica.view(), 1, "no proposal: straight to a view change");
+    assert_eq!(
+        after_ms(&started),
+        Some(2_000),
+        "view 1 waits twice the base"
+    );
+    let _ = replica.step(Input::Message(s.view_change(2, 5, None)));
+    assert_eq!(
+        replica.view(),
+        1,
+        "one validator alone cannot pull a replica up"
+    );
+    let joined = replica.step(Input::Message(s.view_change(3, 6, None)));
+    assert_eq!(
+        replica.view(),
+        5,
+        "f+1 = 2 higher view changes: join the smaller of them"
+    );
+    assert_eq!(after_ms(&joined), Some(32_000));
+}
+
+#[test]
+fn a_new_view_that_ignores_the_highest_prepared_certificate_is_rejected() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let prepared_block = s.block(0, 10);
+    let certificate = s.prepared(&prepared_block, 0);
+    let new_leader = s.index_of_leader(1);
+    let view_changes: Vec<_> = (1..4)
+        .map(|from| {
+            let prepared = (from == 2).then(|| (certificate.clone(), prepared_block.clone()));
+            s.view_change(from, 1, prepared)
+                .signed_view_change()
+                .expect("a view change")
+        })
+        .collect();
+    let fresh = s.block(1, 20);
+    let breaking = NewView {
+        height: 1,
+        view: 1,
+        view_changes: view_changes.clone(),
+        block_hash: fresh.hash(),
+    };
+    let message = Message::sign(
+        CHAIN,
+        &s.keys[new_leader],
+        Payload::NewView {
+            new_view: breaking,
+            block: fresh,
+        },
+    );
+    let actions = replica.step(Input::Message(message));
+    assert_eq!(replica.stats().drops.get(DropReason::BadNewView), 1);
+    assert!(matches!(
+        actions.evidence[..],
+        [Evidence::InvalidNewView(_)]
+    ));
+    assert_eq!(
+        replica.view(),
+        0,
+        "a rejected new view does not move the replica"
+    );
+
+    let following = NewView {
+        height: 1,
+        view: 1,
+        view_changes,
+        block_hash: prepared_block.hash(),
+    };
+    let message = Message::sign(
+        CHAIN,
+        &s.keys[new_leader],
+        Payload::NewView {
+            new_view: following,
+            block: prepared_block.clone(),
+        },
+    );
+    let actions = replica.step(Input::Message(message));
+    assert_eq!(replica.view(), 1, "the re-proposal is accepted");
+    assert!(actions.requests.iter().any(
+        |r| matches!(r, Request::Validate { view: 1, block, .. } if *block == prepared_block)
+    ));
+}
+
+#[test]
+fn bad_messages_are_dropped_and_counted_by_reason() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let block = s.block(0, 10);
+    let good = s.pre_prepare(&block);
+    let mut wrong_chain = good.clone();
+    wrong_chain.chain_id = "other".into();
+    let mut bad_signature = good.clone();
+    bad_signature.signature.0[0] ^= 1;
+    let outsider = Message::sign(CHAIN, &Keypair::from_secret([99; 32]), good.payload.clone());
+    let huge_view = s.view_change(2, u64::MAX, None);
+    let vote = Vote {
+        kind: VoteKind::Commit,
+        height: u64::MAX,
+        view: 0,
+        block_hash: block.hash(),
+    };
+    let huge_height = Message::sign(CHAIN, &s.keys[2], Payload::Vote(vote));
+    for message in [wrong_chain, bad_signature, outsider, huge_view, huge_height] {
+        let _ = replica.step(Input::Message(message));
+    }
+    let drops = &replica.stats().drops;
+    for reason in [
+        DropReason::WrongChain,
+        DropReason::BadSignature,
+        DropReason::NotValidator,
+        DropReason::ViewTooFarAhead,
+        DropReason::HeightTooFarAhead,
+    ] {
+        assert_eq!(drops.get(reason), 1, "{reason:?}");
+    }
+    assert_eq!(replica.view(), 0);
+}
+
+#[test]
+fn the_validator_set_of_each_height_is_an_input() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let block = s.block(0, 10);
+    let _ = replica.step(Input::Message(s.pre_prepare(&block)));
+    let _ = replica.step(Input::BlockValidated {
+        height: 1,
+        view: 0,
+        block_hash: block.hash(),
+        valid: true,
+    });
+    let mut committed = None;
+    for kind in [VoteKind::Prepare, VoteKind::Commit] {
+        for key in &s.keys[1..3] {
+            let vote = Vote {
+                kind,
+                height: 1,
+                view: 0,
+                block_hash: block.hash(),
+            };
+            let actions = replica.step(Input::Message(Message::sign(
+                CHAIN,
+                key,
+                Payload::Vote(vote),
+            )));
+            committed = committed.or(actions.commit.map(|c| (c, actions.requests)));
+        }
+    }
+    let (commit, requests) = committed.expect("2f+1 = 3 commits decide");
+    assert_eq!(commit.block, block);
+    assert_eq!(
+        requests,
+        vec![Request::ValidatorSet { height: 2 }],
+        "height 2 waits for its set"
+    );
+
+    // Governance reordered the set: this replica leads height 2 under the new order.
+    let mut reordered = s.validators.clone();
+    reordered.validators.rotate_left(2);
+    assert_eq!(reordered.leader(2, 0).node_key, s.keys[0].public());
+    let started = replica.step(Input::Validators {
+        height: 2,
+        validators: reordered.clone(),
+    });
+    assert_eq!(replica.validators(), &reordered);
+    assert_eq!(
+        started.requests,
+        vec![Request::Propose { height: 2, view: 0 }]
+    );
+}

@@ -1,0 +1,432 @@
+//! Byzantine behaviours as small swappable actors.
+//!
+//! A Byzantine node runs the real engine (so it stays in step with the protocol and knows what
+//! to attack) and a [`Behaviour`] that rewrites what it sends and may inject more when it hears
+//! something. It holds its own validator key, so what it signs verifies: the honest replicas
+//! must cope with *valid* lies.
+
+use cassia_consensus::{Message, Payload, PreparedCertificate, ViewChange};
+use cassia_crypto::{Hash, Keypair, PublicKey, Signature};
+use cassia_ledger::{CommitCertificate, ValidatorSignature, Vote, VoteKind};
+
+use crate::rng::Rng;
+
+/// Who a Byzantine message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Every other node.
+    All,
+    /// One node.
+    One(usize),
+}
+
+/// What an actor knows and can use.
+pub struct ActorContext<'a> {
+    /// Its own (validator) key.
+    pub key: &'a Keypair,
+    /// Chain id.
+    pub chain_id: &'a str,
+    /// Its index.
+    pub me: usize,
+    /// Validators' keys by index.
+    pub keys: &'a [PublicKey],
+    /// The run's randomness.
+    pub rng: &'a mut Rng,
+}
+
+impl ActorContext<'_> {
+    fn sign(&self, payload: Payload) -> Message {
+        Message::sign(self.chain_id, self.key, payload)
+    }
+
+    /// The other nodes, split in two halves at random.
+    fn halves(&mut self) -> (Vec<usize>, Vec<usize>) {
+        let others = (0..self.keys.len()).filter(|i| *i != self.me);
+        others.partition(|_| self.rng.chance(500))
+    }
+}
+
+/// A Byzantine behaviour.
+pub trait Behaviour {
+    /// Short name for traces.
+    fn name(&self) -> &'static str;
+    /// Rewrites one message the node's engine wants to send to `target`.
+    fn outgoing(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        target: Target,
+        message: Message,
+    ) -> Vec<(Target, Message)> {
+        let _ = context;
+        vec![(target, message)]
+    }
+    /// Sees a message delivered to the node; may send more.
+    fn incoming(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        message: &Message,
+    ) -> Vec<(Target, Message)> {
+        let _ = (context, message);
+        Vec::new()
+    }
+}
+
+/// Sends nothing at all.
+pub struct Silent;
+
+impl Behaviour for Silent {
+    fn name(&self) -> &'static str {
+        "silent"
+    }
+    fn outgoing(
+        &mut self,
+        _: &mut ActorContext<'_>,
+        _: Target,
+        _: Message,
+    ) -> Vec<(Target, Message)> {
+        Vec::new()
+    }
+}
+
+/// As leader, sends one block to half the nodes and a different valid block to the other half.
+pub struct EquivocatingLeader;
+
+impl Behaviour for EquivocatingLeader {
+    fn name(&self) -> &'static str {
+        "equivocating-leader"
+    }
+    fn outgoing(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        target: Target,
+        message: Message,
+    ) -> Vec<(Target, Message)> {
+        let Payload::PrePrepare {
+            mut proposal,
+            mut block,
+        } = message.payload.clone()
+        else {
+            return vec![(target, message)];
+        };
+        block.header.timestamp_ms += 1;
+        proposal.block_hash = block.hash();
+        let twin = context.sign(Payload::PrePrepare { proposal, block });
+        let (left, right) = context.halves();
+        let mut out: Vec<_> = left
+            .into_iter()
+            .map(|i| (Target::One(i), message.clone()))
+            .collect();
+        out.extend(right.into_iter().map(|i| (Target::One(i), twin.clone())));
+        out
+    }
+}
+
+/// Votes for its block and, to some nodes, for another one too.
+pub struct DoubleVoter;
+
+impl Behaviour for DoubleVoter {
+    fn name(&self) -> &'static str {
+        "double-voter"
+    }
+    fn outgoing(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        target: Target,
+        message: Message,
+    ) -> Vec<(Target, Message)> {
+        let Payload::Vote(vote) = message.payload else {
+            return vec![(target, message)];
+        };
+        let other = Vote {
+            block_hash: Hash(context.rng.bytes32()),
+            ..vote
+        };
+        let twin = context.sign(Payload::Vote(other));
+        let (left, right) = context.halves();
+        let mut out: Vec<_> = left
+            .into_iter()
+            .map(|i| (Target::One(i), message.clone()))
+            .collect();
+        out.extend(right.into_iter().map(|i| (Target::One(i), twin.clone())));
+        out
+    }
+}
+
+/// Bounded history of heard messages a [`Replayer`] re-sends.
+const REPLAY_MEMORY: usize = 64;
+
+/// Replays old messages (stale heights and views), and sends corrupted copies: flipped
+/// signatures, another chain id, and messages signed by a key outside the validator set.
+pub struct Replayer {
+    heard: Vec<Message>,
+    outsider: Keypair,
+}
+
+impl Replayer {
+    /// A replayer whose outsider key comes from `seed`.
+    pub fn new(seed: [u8; 32]) -> Replayer {
+        Replayer {
+            heard: Vec::new(),
+            outsider: Keypair::from_secret(seed),
+        }
+    }
+}
+
+impl Behaviour for Replayer {
+    fn name(&self) -> &'static str {
+        "replayer"
+    }
+    fn outgoing(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        target: Target,
+        message: Message,
+    ) -> Vec<(Target, Message)> {
+        let mut out = vec![(target, message.clone())];
+        if !self.heard.is_empty() && context.rng.chance(300) {
+            let old = self.heard[context.rng.index(self.heard.len())].clone();
+            let mut corrupted = old.clone();
+            corrupted.signature.0[context.rng.index(64)] ^= 1;
+            let mut foreign = message.clone();
+            foreign.chain_id.push_str("-fork");
+            let outsider = Message::sign(context.chain_id, &self.outsider, message.payload.clone());
+            out.extend(
+                [old, corrupted, foreign, outsider]
+                    .into_iter()
+                    .map(|m| (Target::All, m)),
+            );
+        }
+        out
+    }
+    fn incoming(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        message: &Message,
+    ) -> Vec<(Target, Message)> {
+        if self.heard.len() < REPLAY_MEMORY {
+            self.heard.push(message.clone());
+        } else {
+            let slot = context.rng.index(REPLAY_MEMORY);
+            self.heard[slot] = message.clone();
+        }
+        Vec::new()
+    }
+}
+
+/// Whether an attacker that answers what it hears strikes now: on half the proposals it hears
+/// (not on votes or on other attackers' messages, so attackers cannot feed each other forever).
+fn triggers(context: &mut ActorContext<'_>, message: &Message) -> bool {
+    matches!(
+        message.payload,
+        Payload::PrePrepare { .. } | Payload::NewView { .. }
+    ) && context.rng.chance(500)
+}
+
+/// Sends certificates it cannot have: commit certificates for heights ahead with forged
+/// signatures, and view changes with forged prepared certificates.
+pub struct Forger;
+
+impl Behaviour for Forger {
+    fn name(&self) -> &'static str {
+        "forger"
+    }
+    fn incoming(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        message: &Message,
+    ) -> Vec<(Target, Message)> {
+        if !triggers(context, message) {
+            return Vec::new();
+        }
+        let forged: Vec<ValidatorSignature> = context
+            .keys
+            .iter()
+            .map(|key| ValidatorSignature {
+                validator: *key,
+                signature: Signature([context.rng.bytes32()[0]; 64]),
+            })
+            .collect();
+        let height = message.height().saturating_add(1 + context.rng.below(3));
+        let block_hash = Hash(context.rng.bytes32());
+        let decided = CommitCertificate {
+            height,
+            view: 0,
+            block_hash,
+            signatures: forged.clone(),
+        };
+        let prepared = PreparedCertificate {
+            height: message.height(),
+            view: 0,
+            block_hash,
+            signatures: forged,
+        };
+        let view_change = ViewChange {
+            height: message.height(),
+            view: message.view().saturating_add(1),
+            prepared: Some(prepared),
+        };
+        vec![
+            (Target::All, context.sign(Payload::Decided(decided))),
+            (
+                Target::All,
+                context.sign(Payload::ViewChange {
+                    view_change,
+                    prepared_block: None,
+                }),
+            ),
+        ]
+    }
+}
+
+/// Sends validly signed messages with absurd heights and views (up to `u64::MAX`).
+pub struct HugeViews;
+
+impl Behaviour for HugeViews {
+    fn name(&self) -> &'static str {
+        "huge-views"
+    }
+    fn incoming(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        message: &Message,
+    ) -> Vec<(Target, Message)> {
+        if !triggers(context, message) {
+            return Vec::new();
+        }
+        let height = message.height();
+        let views = [
+            u64::MAX,
+            u64::MAX - 1,
+            message
+                .view()
+                .saturating_add(cassia_consensus::MAX_VIEW_AHEAD),
+            1 << 40,
+        ];
+        let view = views[context.rng.index(views.len())];
+        let vote = Vote {
+            kind: VoteKind::Commit,
+            height,
+            view,
+            block_hash: Hash(context.rng.bytes32()),
+        };
+        let far = Vote {
+            height: u64::MAX,
+            ..vote
+        };
+        let view_change = ViewChange {
+            height,
+            view,
+            prepared: None,
+        };
+        vec![
+            (Target::All, context.sign(Payload::Vote(vote))),
+            (Target::All, context.sign(Payload::Vote(far))),
+            (
+                Target::All,
+                context.sign(Payload::ViewChange {
+                    view_change,
+                    prepared_block: None,
+                }),
+            ),
+        ]
+    }
+}
+
+/// Negative control only: f+1 colluders split the honest nodes into two groups. As leader, a
+/// colluder sends one block to each group; every colluder votes prepare and commit for each
+/// proposal it hears, but only to the group that block was meant for (the block with an even
+/// timestamp goes to the first group), and never casts its engine's own votes. With f+1 of
+/// them, each group gathers a quorum for its own block: agreement breaks.
+pub struct Colluder {
+    groups: [Vec<usize>; 2],
+}
+
+impl Colluder {
+    /// A colluder attacking honest nodes split into `groups`.
+    pub fn new(groups: [Vec<usize>; 2]) -> Colluder {
+        Colluder { groups }
+    }
+
+    fn votes_for(
+        &self,
+        context: &mut ActorContext<'_>,
+        message: &Message,
+    ) -> Vec<(Target, Message)> {
+        let (block_hash, timestamp_ms) = match &message.payload {
+            Payload::PrePrepare { proposal, block } => {
+                (proposal.block_hash, block.header.timestamp_ms)
+            }
+            Payload::NewView { new_view, block } => {
+                (new_view.block_hash, block.header.timestamp_ms)
+            }
+            _ => return Vec::new(),
+        };
+        let group = &self.groups[usize::from(timestamp_ms % 2 == 1)];
+        let (height, view) = (message.height(), message.view());
+        let mut out = Vec::new();
+        for kind in [VoteKind::Prepare, VoteKind::Commit] {
+            let vote = context.sign(Payload::Vote(Vote {
+                kind,
+                height,
+                view,
+                block_hash,
+            }));
+            out.extend(group.iter().map(|node| (Target::One(*node), vote.clone())));
+        }
+        out
+    }
+}
+
+impl Behaviour for Colluder {
+    fn name(&self) -> &'static str {
+        "colluder"
+    }
+    fn outgoing(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        target: Target,
+        message: Message,
+    ) -> Vec<(Target, Message)> {
+        match message.payload.clone() {
+            Payload::Vote(_) => Vec::new(),
+            Payload::PrePrepare {
+                mut proposal,
+                mut block,
+            } => {
+                block.header.timestamp_ms += 1;
+                proposal.block_hash = block.hash();
+                let twin = context.sign(Payload::PrePrepare { proposal, block });
+                let fellows: Vec<usize> = (0..context.keys.len())
+                    .filter(|i| *i != context.me && !self.groups.iter().any(|g| g.contains(i)))
+                    .collect();
+                let mut out = Vec::new();
+                for proposal in [message, twin] {
+                    out.extend(
+                        fellows
+                            .iter()
+                            .map(|node| (Target::One(*node), proposal.clone())),
+                    );
+                    let Payload::PrePrepare { block, .. } = &proposal.payload else {
+                        continue;
+                    };
+                    let group = &self.groups[usize::from(block.header.timestamp_ms % 2 == 1)];
+                    out.extend(
+                        group
+                            .iter()
+                            .map(|node| (Target::One(*node), proposal.clone())),
+                    );
+                    out.extend(self.votes_for(context, &proposal));
+                }
+                out
+            }
+            _ => vec![(target, message)],
+        }
+    }
+    fn incoming(
+        &mut self,
+        context: &mut ActorContext<'_>,
+        message: &Message,
+    ) -> Vec<(Target, Message)> {
+        self.votes_for(context, message)
+    }
+}
