@@ -1,0 +1,38 @@
+//! One module per subcommand, each a clap struct with an `execute` method.
+
+mod devnet;
+mod genesis;
+mod init;
+mod keygen;
+mod node;
+
+use anyhow::Result;
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Generate a node or account key.
+    Keygen(keygen::Keygen),
+    /// The genesis ceremony: create, add organizations and validators, sign, merge, verify.
+    #[command(subcommand)]
+    Genesis(genesis::GenesisCommand),
+    /// Lay out a node's home directory: config.toml, genesis.json, keys/, data/.
+    Init(init::Init),
+    /// Run a node from its home directory until SIGINT or SIGTERM.
+    Node(node::Node),
+    /// Create and run a local consortium of N validators on this machine.
+    Devnet(devnet::Devnet),
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn execute(self) -> Result<()> {
+        match self {
+            Command::Keygen(command) => command.execute(),
+            Command::Genesis(command) => command.execute(),
+            Command::Init(command) => command.execute(),
+            Command::Node(command) => command.execute(),
+            Command::Devnet(command) => command.execute(),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! [`ChainStore`]: the RocksDB [`Store`] seen through the engine's [`EngineStore`] trait.
+//!
+//! The engine reads the tip with its timestamp, the state, blocks with certificates and the
+//! validator set per height, and writes blocks and the consensus WAL. This adapter maps those
+//! onto the column families and maps [`StorageError`]s onto the engine's [`StoreError`]s.
+
+use cassia_consensus::ConsensusState;
+use cassia_crypto::Hash;
+use cassia_engine::store::{Store as EngineStore, StoreError, Tip};
+use cassia_ledger::execution::{BlockOutcome, StateReader};
+use cassia_ledger::{Block, CommitCertificate, Genesis, Height, ValidatorSet, codec};
+
+use crate::{StorageError, Store};
+
+/// A node's chain: its RocksDB store and the genesis it belongs to.
+pub struct ChainStore {
+    store: Store,
+    genesis: Genesis,
+}
+
+impl std::fmt::Debug for ChainStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainStore")
+            .field("chain_id", &self.genesis.chain_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainStore {
+    /// Opens the store at `path` for `genesis` (refusing a directory of another chain).
+    pub fn open(path: &std::path::Path, genesis: Genesis) -> Result<ChainStore, StorageError> {
+        let store = Store::open(path, &genesis.hash())?;
+        Ok(ChainStore { store, genesis })
+    }
+
+    /// The underlying store, for queries.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The genesis.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+}
+
+impl From<StorageError> for StoreError {
+    fn from(error: StorageError) -> StoreError {
+        match error {
+            StorageError::Database(e) => StoreError::Io(e.to_string()),
+            StorageError::Poisoned(_) => StoreError::Poisoned,
+            other @ (StorageError::Corrupt(_)
+            | StorageError::WrongGenesis { .. }
+            | StorageError::InvalidCommit(_)) => StoreError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+impl EngineStore for ChainStore {
+    fn tip(&self) -> Result<Tip, StoreError> {
+        let Some(tip) = self.store.tip()? else {
+            return Ok(Tip::genesis(&self.genesis));
+        };
+        let header = self
+            .store
+            .header(tip.height)?
+            .ok_or_else(|| StoreError::Corrupt(format!("tip {} has no header", tip.height)))?;
+        Ok(Tip {
+            height: tip.height,
+            block_hash: tip.block_hash,
+            state_root: tip.state_root,
+            timestamp_ms: header.timestamp_ms,
+        })
+    }
+
+    fn state(&self) -> &dyn StateReader {
+        &self.store
+    }
+
+    fn contains_tx(&self, id: &Hash) -> Result<bool, StoreError> {
+        Ok(self.store.tx_location(id)?.is_some())
+    }
+
+    fn block(&self, height: Height) -> Result<Option<(Block, CommitCertificate)>, StoreError> {
+        let (Some(block), Some(certificate)) =
+            (self.store.block(height)?, self.store.certificate(height)?)
+        else {
+            return Ok(None);
+        };
+        Ok(Some((block, certificate)))
+    }
+
+    /// The genesis validators for now; governance-scheduled changes extend this.
+    fn validator_set(&self, _height: Height) -> Result<ValidatorSet, StoreError> {
+        Ok(self.genesis.validator_set())
+    }
+
+    fn commit_block(
+        &mut self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        outcome: &BlockOutcome,
+    ) -> Result<(), StoreError> {
+        let tip = EngineStore::tip(self)?;
+        if Some(block.height()) != tip.height.checked_add(1)
+            || block.header.parent != tip.block_hash
+        {
+            return Err(StoreError::NotNext {
+                tip: tip.height,
+                got: block.height(),
+                parent: block.header.parent,
+            });
+        }
+        self.store
+            .commit_block(block, certificate, &outcome.receipts, &outcome.changes)?;
+        Ok(())
+    }
+
+    fn save_consensus_state(&mut self, state: &ConsensusState) -> Result<(), StoreError> {
+        Ok(self.store.save_consensus_state(&codec::encode(state))?)
+    }
+
+    fn load_consensus_state(&self) -> Result<Option<ConsensusState>, StoreError> {
+        let Some(bytes) = self.store.load_consensus_state()? else {
+            return Ok(None);
+        };
+        Ok(Some(Store::decode_wal(&bytes)?))
+    }
+}

@@ -1,0 +1,439 @@
+//! Cassia's store: one RocksDB per node holding blocks, commit certificates, receipts, indexes,
+//! the authenticated state with its history, and the consensus WAL.
+//!
+//! Two rules make it trustworthy after a crash or a disk fault:
+//!
+//! 1. **One block, one synced batch.** [`Store::commit_block`] writes the block, its header,
+//!    certificate, receipts, indexes, state changes, state history and the new tip in a single
+//!    `WriteBatch` with `sync = true`. After a crash the store is before or after the block,
+//!    never in between.
+//! 2. **A failed write poisons the store.** If RocksDB reports any write error, the store refuses
+//!    every later write with [`StorageError::Poisoned`]: a node must stop rather than keep voting
+//!    on a store it cannot trust.
+//!
+//! The column families and their codecs are in [`tables`].
+//!
+//! ```
+//! use cassia_crypto::Hash;
+//! use cassia_storage::Store;
+//!
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let store = Store::open(dir.path(), &Hash::of(b"genesis")).expect("opens");
+//! assert_eq!(store.tip().expect("reads"), None);
+//! // Opening the same directory for another chain is refused.
+//! drop(store);
+//! assert!(Store::open(dir.path(), &Hash::of(b"another genesis")).is_err());
+//! ```
+
+pub mod chain;
+pub mod tables;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use cassia_crypto::Hash;
+use cassia_ledger::execution::StateChanges;
+use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, codec};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions,
+};
+
+pub use chain::ChainStore;
+use tables::{
+    BlockIndex, Blocks, CONSENSUS_WAL, CONSENSUS_WAL_KEY, Certificates, ChainTip, GENESIS_KEY,
+    Headers, Metadata, MetadataKey, Receipts, STATE, StateHistory, Table, TxIndex, TxLocation,
+};
+
+/// Failures of the store. Library callers decide; the node stops on any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB returned an error.
+    #[error("database error: {0}")]
+    Database(#[from] rocksdb::Error),
+    /// A stored value does not decode, or the stored chain is inconsistent.
+    #[error("database is corrupt: {0}; restore the data directory from a backup or resync it")]
+    Corrupt(String),
+    /// An earlier write failed; no further writes are accepted.
+    #[error(
+        "store refused the write: an earlier write failed ({0}); stop the node and check the disk"
+    )]
+    Poisoned(String),
+    /// The data directory belongs to another chain.
+    #[error(
+        "data directory belongs to genesis {found}, not {expected}; use a fresh data directory"
+    )]
+    WrongGenesis {
+        /// The genesis hash given.
+        expected: Hash,
+        /// The one recorded in the database.
+        found: Hash,
+    },
+    /// A commit that would break the chain (wrong height, parent or certificate).
+    #[error("refused commit: {0}")]
+    InvalidCommit(String),
+}
+
+/// One version of a state key: the height that set it and the value (`None`: deleted).
+pub type StateVersion = (Height, Option<Vec<u8>>);
+
+/// The RocksDB store of one node. Share it behind an `Arc`; all methods take `&self`.
+pub struct Store {
+    db: DB,
+    genesis_hash: Hash,
+    /// Set by the first failed write, with its message.
+    poisoned: AtomicBool,
+    poison_reason: std::sync::Mutex<String>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("genesis_hash", &self.genesis_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` for the chain with `genesis_hash`.
+    ///
+    /// Refuses a directory that belongs to another genesis, and checks the recorded tip is
+    /// present (a truncated or damaged database is reported, not used).
+    pub fn open(path: &Path, genesis_hash: &Hash) -> Result<Store, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_paranoid_checks(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let families = tables::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let store = Store {
+            db,
+            genesis_hash: *genesis_hash,
+            poisoned: AtomicBool::new(false),
+            poison_reason: std::sync::Mutex::new(String::new()),
+        };
+        store.bind_genesis()?;
+        store.check_tip()?;
+        Ok(store)
+    }
+
+    fn bind_genesis(&self) -> Result<(), StorageError> {
+        let metadata = self.cf(Metadata::NAME);
+        match self.db.get_cf(metadata, GENESIS_KEY)? {
+            Some(bytes) => {
+                let found = Hash(bytes.as_slice().try_into().map_err(|_| {
+                    StorageError::Corrupt("metadata: genesis hash is not 32 bytes".into())
+                })?);
+                if found != self.genesis_hash {
+                    return Err(StorageError::WrongGenesis {
+                        expected: self.genesis_hash,
+                        found,
+                    });
+                }
+                Ok(())
+            }
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(metadata, GENESIS_KEY, self.genesis_hash.as_bytes());
+                self.write(batch)
+            }
+        }
+    }
+
+    /// The recorded tip must point at a stored block with the same hash.
+    fn check_tip(&self) -> Result<(), StorageError> {
+        let Some(tip) = self.tip()? else {
+            return Ok(());
+        };
+        let header = self.header(tip.height)?.ok_or_else(|| {
+            StorageError::Corrupt(format!("tip {} has no stored header", tip.height))
+        })?;
+        if header.hash() != tip.block_hash {
+            return Err(StorageError::Corrupt(format!(
+                "tip {} hash does not match its header",
+                tip.height
+            )));
+        }
+        Ok(())
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family in tables::ALL is opened in Store::open")
+    }
+
+    fn get<T: Table>(&self, key: &T::Key) -> Result<Option<T::Value>, StorageError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(T::NAME), T::encode_key(key))?
+        {
+            Some(bytes) => Ok(Some(T::decode_value(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put<T: Table>(&self, batch: &mut WriteBatch, key: &T::Key, value: &T::Value) {
+        batch.put_cf(self.cf(T::NAME), T::encode_key(key), T::encode_value(value));
+    }
+
+    /// Writes `batch` synced, or poisons the store.
+    fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = self
+                .poison_reason
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default();
+            return Err(StorageError::Poisoned(reason));
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(|error| {
+            self.poison(error.as_ref());
+            StorageError::Database(error)
+        })
+    }
+
+    fn poison(&self, reason: &str) {
+        if let Ok(mut slot) = self.poison_reason.lock() {
+            *slot = reason.to_string();
+        }
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Whether an earlier write failed (the store then refuses all writes).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// The genesis hash this store belongs to.
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    /// The last committed block, or `None` before block 1.
+    pub fn tip(&self) -> Result<Option<ChainTip>, StorageError> {
+        self.get::<Metadata>(&MetadataKey::Tip)
+    }
+
+    /// Commits `block` with its certificate and execution results in one synced batch.
+    ///
+    /// The caller has verified the certificate and executed the block; the store checks only
+    /// that the block extends its tip and matches what it is given, and refuses otherwise.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        certificate: &CommitCertificate,
+        receipts: &[Receipt],
+        changes: &StateChanges,
+    ) -> Result<ChainTip, StorageError> {
+        let tip = self.tip()?;
+        self.check_extends(tip.as_ref(), block, certificate, receipts)?;
+        let height = block.height();
+        let block_hash = block.hash();
+        let mut batch = WriteBatch::default();
+        self.put::<Blocks>(&mut batch, &height, block);
+        self.put::<Headers>(&mut batch, &height, &block.header);
+        self.put::<BlockIndex>(&mut batch, &block_hash, &height);
+        self.put::<Certificates>(&mut batch, &height, certificate);
+        for receipt in receipts {
+            self.put::<Receipts>(&mut batch, &(height, receipt.index), receipt);
+            let location = TxLocation {
+                height,
+                index: receipt.index,
+            };
+            self.put::<TxIndex>(&mut batch, &receipt.tx_id, &location);
+        }
+        let state = self.cf(STATE);
+        for (key, value) in changes {
+            match value {
+                Some(value) => batch.put_cf(state, key, value),
+                None => batch.delete_cf(state, key),
+            }
+            self.put::<StateHistory>(&mut batch, &(key.clone(), height), value);
+        }
+        let new_tip = ChainTip {
+            height,
+            block_hash,
+            state_root: block.header.state_root,
+        };
+        self.put::<Metadata>(&mut batch, &MetadataKey::Tip, &new_tip);
+        self.write(batch)?;
+        Ok(new_tip)
+    }
+
+    fn check_extends(
+        &self,
+        tip: Option<&ChainTip>,
+        block: &Block,
+        certificate: &CommitCertificate,
+        receipts: &[Receipt],
+    ) -> Result<(), StorageError> {
+        let (expected_height, expected_parent) = match tip {
+            Some(tip) => (tip.height + 1, tip.block_hash),
+            None => (1, self.genesis_hash),
+        };
+        let refuse = |why: String| Err(StorageError::InvalidCommit(why));
+        if block.height() != expected_height {
+            return refuse(format!(
+                "block height {} but the next height is {expected_height}",
+                block.height()
+            ));
+        }
+        if block.header.parent != expected_parent {
+            return refuse(format!("block {} does not extend the tip", block.height()));
+        }
+        if certificate.block_hash != block.hash() || certificate.height != block.height() {
+            return refuse(format!("certificate is not for block {}", block.height()));
+        }
+        if receipts.len() != block.transactions.len() {
+            return refuse(format!(
+                "{} receipts for {} transactions",
+                receipts.len(),
+                block.transactions.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: Height) -> Result<Option<Block>, StorageError> {
+        self.get::<Blocks>(&height)
+    }
+
+    /// The header at `height`.
+    pub fn header(&self, height: Height) -> Result<Option<BlockHeader>, StorageError> {
+        self.get::<Headers>(&height)
+    }
+
+    /// The height of the block with `hash`.
+    pub fn height_of(&self, hash: &Hash) -> Result<Option<Height>, StorageError> {
+        self.get::<BlockIndex>(hash)
+    }
+
+    /// The commit certificate of the block at `height`.
+    pub fn certificate(&self, height: Height) -> Result<Option<CommitCertificate>, StorageError> {
+        self.get::<Certificates>(&height)
+    }
+
+    /// Where transaction `id` committed.
+    pub fn tx_location(&self, id: &Hash) -> Result<Option<TxLocation>, StorageError> {
+        self.get::<TxIndex>(id)
+    }
+
+    /// The receipt at `(height, index)`.
+    pub fn receipt_at(&self, height: Height, index: u32) -> Result<Option<Receipt>, StorageError> {
+        self.get::<Receipts>(&(height, index))
+    }
+
+    /// The receipt of transaction `id`.
+    pub fn receipt(&self, id: &Hash) -> Result<Option<Receipt>, StorageError> {
+        match self.tx_location(id)? {
+            Some(location) => self.receipt_at(location.height, location.index),
+            None => Ok(None),
+        }
+    }
+
+    /// The current value of state `key`.
+    pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(STATE), key)?)
+    }
+
+    /// Every change of state `key`, oldest first, at most `limit` entries from `from_height`.
+    pub fn state_history(
+        &self,
+        key: &[u8],
+        from_height: Height,
+        limit: usize,
+    ) -> Result<Vec<StateVersion>, StorageError> {
+        let prefix = tables::state_history_prefix(key);
+        let start = tables::state_history_key(key, from_height);
+        let mut out = Vec::new();
+        let iterator = self.db.iterator_cf(
+            self.cf(StateHistory::NAME),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for entry in iterator {
+            let (raw_key, raw_value) = entry?;
+            if out.len() >= limit
+                || !raw_key.starts_with(&prefix)
+                || raw_key.len() != prefix.len() + 8
+            {
+                break;
+            }
+            let height_bytes: [u8; 8] = raw_key[prefix.len()..]
+                .try_into()
+                .expect("length checked above");
+            out.push((
+                Height::from_be_bytes(height_bytes),
+                StateHistory::decode_value(&raw_value)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Saves the consensus core's state (synced) before any message that depends on it is sent.
+    pub fn save_consensus_state(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CONSENSUS_WAL), CONSENSUS_WAL_KEY, bytes);
+        self.write(batch)
+    }
+
+    /// The consensus core's last saved state.
+    pub fn load_consensus_state(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.cf(CONSENSUS_WAL), CONSENSUS_WAL_KEY)?)
+    }
+
+    /// Decodes a value stored with the canonical codec (helper for callers' typed WAL records).
+    pub fn decode_wal<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, StorageError> {
+        codec::decode(bytes).map_err(|e| StorageError::Corrupt(format!("consensus WAL: {e}")))
+    }
+}
+
+/// Execution reads state through this. A failed read cannot be reported through the
+/// infallible [`StateReader`](cassia_ledger::execution::StateReader), so it poisons the store:
+/// the next write (the consensus WAL save that must precede any vote, or the block commit) is
+/// refused and the node stops, so a vote never rests on a read that failed.
+impl cassia_ledger::execution::StateReader for Store {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.state_get(key).unwrap_or_else(|error| {
+            self.poison(&format!("state read failed: {error}"));
+            None
+        })
+    }
+
+    fn contains_tx(&self, id: &Hash) -> bool {
+        self.tx_location(id)
+            .map(|l| l.is_some())
+            .unwrap_or_else(|error| {
+                self.poison(&format!("tx index read failed: {error}"));
+                false
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_store_refuses_every_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path(), &Hash::of(b"g")).expect("opens");
+        store
+            .save_consensus_state(b"ok")
+            .expect("healthy store writes");
+        store.poison("disk full");
+        let error = store.save_consensus_state(b"later").expect_err("poisoned");
+        assert!(error.to_string().contains("disk full"), "{error}");
+        assert!(store.is_poisoned());
+        assert_eq!(
+            store.load_consensus_state().expect("reads still work"),
+            Some(b"ok".to_vec())
+        );
+    }
+}
