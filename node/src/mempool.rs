@@ -1,0 +1,235 @@
+//! The node's mempool: admission checks in front of a bounded pool.
+//!
+//! A transaction is admitted only if it is well formed for this chain and height (chain id,
+//! `valid_until` window, operation limits, size), its signature verifies, and its id is neither
+//! pending nor committed. The pool is bounded by count and by bytes ([`MempoolLimits`]); when
+//! either is reached new transactions get [`Rejection::MempoolFull`] and nothing already
+//! admitted is evicted (a client's acknowledged submission is never silently dropped, except
+//! when it expires). Committed transactions leave on commit, expired ones on each new height.
+
+use std::collections::BTreeMap;
+
+use cassia_crypto::Hash;
+use cassia_engine::mempool::Mempool;
+use cassia_ledger::execution::{BlockContext, check_admissible};
+use cassia_ledger::{Height, Parameters, Rejection, SignedTransaction, codec};
+
+/// The pool's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MempoolLimits {
+    /// Most transactions held.
+    pub max_transactions: usize,
+    /// Most encoded bytes held.
+    pub max_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Pending {
+    tx: SignedTransaction,
+    size: usize,
+}
+
+/// Pending transactions, first come first served.
+#[derive(Debug)]
+pub struct NodeMempool {
+    chain_id: String,
+    parameters: Parameters,
+    limits: MempoolLimits,
+    /// Next height a block will have; admission checks `valid_until` against it.
+    next_height: Height,
+    next_sequence: u64,
+    by_sequence: BTreeMap<u64, Hash>,
+    by_id: BTreeMap<Hash, (u64, Pending)>,
+    bytes: usize,
+}
+
+impl NodeMempool {
+    /// An empty pool for `chain_id`.
+    pub fn new(
+        chain_id: String,
+        parameters: Parameters,
+        limits: MempoolLimits,
+        next_height: Height,
+    ) -> Self {
+        NodeMempool {
+            chain_id,
+            parameters,
+            limits,
+            next_height,
+            next_sequence: 0,
+            by_sequence: BTreeMap::new(),
+            by_id: BTreeMap::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Admits `tx` after every check, or says why not. `committed` tells whether an id has
+    /// already committed (the store's transaction index).
+    pub fn admit(
+        &mut self,
+        tx: SignedTransaction,
+        committed: impl Fn(&Hash) -> bool,
+    ) -> Result<Hash, Rejection> {
+        let context = BlockContext {
+            chain_id: &self.chain_id,
+            height: self.next_height,
+            parameters: &self.parameters,
+        };
+        check_admissible(&context, &tx)?;
+        let id = tx.id();
+        if self.by_id.contains_key(&id) || committed(&id) {
+            return Err(Rejection::Duplicate);
+        }
+        let size = codec::encode(&tx).len();
+        if self.by_id.len() >= self.limits.max_transactions
+            || self.bytes.saturating_add(size) > self.limits.max_bytes
+        {
+            return Err(Rejection::MempoolFull);
+        }
+        tx.verify_signature().map_err(|_| Rejection::BadSignature)?;
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        self.by_sequence.insert(sequence, id);
+        self.by_id.insert(id, (sequence, Pending { tx, size }));
+        self.bytes += size;
+        Ok(id)
+    }
+
+    /// Whether `id` is pending.
+    pub fn contains(&self, id: &Hash) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Pending transactions.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Encoded bytes pending.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The chain moved to `next_height`: drop what can no longer commit.
+    pub fn advance_to(&mut self, next_height: Height) {
+        self.next_height = next_height;
+        let expired: Vec<Hash> = self
+            .by_id
+            .iter()
+            .filter(|(_, (_, pending))| pending.tx.tx.valid_until < next_height)
+            .map(|(id, _)| *id)
+            .collect();
+        self.remove(&expired);
+    }
+}
+
+impl Mempool for NodeMempool {
+    fn take_for_block(&mut self, max_txs: usize, max_bytes: u64) -> Vec<SignedTransaction> {
+        let mut taken = Vec::new();
+        let mut bytes = 0u64;
+        for id in self.by_sequence.values() {
+            let (_, pending) = &self.by_id[id];
+            let size = pending.size as u64;
+            if taken.len() >= max_txs || bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes += size;
+            taken.push(pending.tx.clone());
+        }
+        taken
+    }
+
+    fn remove(&mut self, ids: &[Hash]) {
+        for id in ids {
+            if let Some((sequence, pending)) = self.by_id.remove(id) {
+                self.by_sequence.remove(&sequence);
+                self.bytes -= pending.size;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cassia_crypto::Keypair;
+    use cassia_ledger::{Operation, Transaction};
+
+    use super::*;
+
+    fn tx(key: &Keypair, nonce: u64, valid_until: Height) -> SignedTransaction {
+        Transaction {
+            chain_id: "c".into(),
+            signer: key.public(),
+            nonce,
+            valid_until,
+            op: Operation::Put {
+                namespace: "n".into(),
+                key: b"k".to_vec(),
+                value: vec![0; 100],
+            },
+        }
+        .sign(key)
+    }
+
+    fn pool(max_transactions: usize) -> NodeMempool {
+        let limits = MempoolLimits {
+            max_transactions,
+            max_bytes: 1 << 20,
+        };
+        NodeMempool::new("c".into(), Parameters::default(), limits, 1)
+    }
+
+    #[test]
+    fn admission_checks_each_rule() {
+        let key = Keypair::from_secret([1; 32]);
+        let mut pool = pool(2);
+        let first = tx(&key, 1, 10);
+        assert!(pool.admit(first.clone(), |_| false).is_ok());
+        assert_eq!(pool.admit(first, |_| false), Err(Rejection::Duplicate));
+        assert_eq!(
+            pool.admit(tx(&key, 2, 10), |_| true),
+            Err(Rejection::Duplicate)
+        );
+        assert!(matches!(
+            pool.admit(tx(&key, 3, 0), |_| false),
+            Err(Rejection::Expired { .. })
+        ));
+        assert!(matches!(
+            pool.admit(tx(&key, 4, 1_000_000), |_| false),
+            Err(Rejection::TooFarAhead { .. })
+        ));
+        let mut forged = tx(&key, 5, 10);
+        forged.signature.0[0] ^= 1;
+        assert_eq!(pool.admit(forged, |_| false), Err(Rejection::BadSignature));
+        let mut other_chain = tx(&key, 6, 10);
+        other_chain.tx.chain_id = "other".into();
+        assert!(matches!(
+            pool.admit(other_chain, |_| false),
+            Err(Rejection::WrongChain { .. })
+        ));
+        assert!(pool.admit(tx(&key, 7, 10), |_| false).is_ok());
+        assert_eq!(
+            pool.admit(tx(&key, 8, 10), |_| false),
+            Err(Rejection::MempoolFull)
+        );
+    }
+
+    #[test]
+    fn commit_and_expiry_empty_the_pool() {
+        let key = Keypair::from_secret([2; 32]);
+        let mut pool = pool(10);
+        let a = pool.admit(tx(&key, 1, 5), |_| false).expect("admitted");
+        pool.admit(tx(&key, 2, 50), |_| false).expect("admitted");
+        assert_eq!(pool.take_for_block(10, u64::MAX).len(), 2);
+        pool.remove(&[a]);
+        assert_eq!(pool.len(), 1);
+        pool.advance_to(51);
+        assert!(pool.is_empty());
+        assert_eq!(pool.bytes(), 0);
+    }
+}

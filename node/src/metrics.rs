@@ -1,0 +1,301 @@
+//! Prometheus metrics and health, served over plain HTTP at `[metrics] listen`.
+//!
+//! `GET /metrics` returns the text exposition format; `GET /health` returns `ok` while the node
+//! runs; `GET /status` returns the committed tip as JSON
+//! (`{"height":7,"block_hash":"..","state_root":"..","view":0,"peers":3}`), and
+//! `GET /status?height=H` the block hash and state root this node committed at `H`. The server reads at most [`MAX_REQUEST_BYTES`] of a request and serves at most
+//! [`MAX_CONNECTIONS`] connections at once (more wait in the kernel's backlog), so a scraper
+//! cannot grow the node's memory.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Bytes of an HTTP request read before answering (the request line is all that matters).
+pub const MAX_REQUEST_BYTES: usize = 4096;
+/// Connections served at once.
+pub const MAX_CONNECTIONS: usize = 16;
+/// Recent commits remembered for `/status?height=H` (older ones are forgotten first).
+pub const RECENT_COMMITS: usize = 4096;
+/// Upper bounds (seconds) of the commit latency histogram's buckets.
+pub const LATENCY_BUCKETS_SECONDS: [f64; 10] =
+    [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// The node's metrics. Updated by the runtime, read by the HTTP server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Last committed height.
+    pub height: AtomicU64,
+    /// Current view of the replica.
+    pub view: AtomicU64,
+    /// View changes started.
+    pub view_changes: AtomicU64,
+    /// Blocks committed since start.
+    pub commits: AtomicU64,
+    /// Transactions committed since start.
+    pub committed_transactions: AtomicU64,
+    /// Pending transactions.
+    pub mempool_size: AtomicU64,
+    /// Connected member peers.
+    pub peers: AtomicU64,
+    /// Connections refused because the peer is not a member.
+    pub refused_connections: AtomicU64,
+    /// Rejected peer messages by reason (consensus drops, gossip rejections, bad transactions).
+    pub rejected: Mutex<BTreeMap<String, u64>>,
+    /// Commit latency histogram: counts per bucket of [`LATENCY_BUCKETS_SECONDS`], then +Inf.
+    latency_buckets: [AtomicU64; 11],
+    latency_sum_micros: AtomicU64,
+    /// The committed tip's block hash and state root, for `/status`.
+    tip: Mutex<(cassia_crypto::Hash, cassia_crypto::Hash)>,
+    /// Block hash and state root of the last [`RECENT_COMMITS`] heights committed since start.
+    recent: Mutex<BTreeMap<u64, (cassia_crypto::Hash, cassia_crypto::Hash)>>,
+}
+
+impl Metrics {
+    /// Records how long a height took from its start to its commit.
+    pub fn observe_commit_latency(&self, seconds: f64) {
+        let bucket = LATENCY_BUCKETS_SECONDS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(LATENCY_BUCKETS_SECONDS.len());
+        self.latency_buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        // Float-to-int `as` saturates: a negative or NaN latency counts as 0, a huge one as
+        // u64::MAX microseconds; neither can occur from a monotonic clock.
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "saturating by definition, see above"
+        )]
+        let micros = (seconds * 1e6) as u64;
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Records the committed tip.
+    pub fn set_tip(
+        &self,
+        height: u64,
+        block_hash: cassia_crypto::Hash,
+        state_root: cassia_crypto::Hash,
+    ) {
+        if let Ok(mut tip) = self.tip.lock() {
+            *tip = (block_hash, state_root);
+        }
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.insert(height, (block_hash, state_root));
+            while recent.len() > RECENT_COMMITS {
+                recent.pop_first();
+            }
+        }
+        self.height.store(height, Ordering::Relaxed);
+    }
+
+    /// Block hash and state root at `height`, if committed recently (JSON), for comparing nodes.
+    pub fn commit_json(&self, height: u64) -> Option<String> {
+        let (block_hash, state_root) = *self.recent.lock().ok()?.get(&height)?;
+        Some(format!(
+            "{{\"height\":{height},\"block_hash\":\"{block_hash}\",\"state_root\":\"{state_root}\"}}\n"
+        ))
+    }
+
+    /// The `/status` JSON document.
+    pub fn status_json(&self) -> String {
+        let (block_hash, state_root) = self.tip.lock().map(|t| *t).unwrap_or_default();
+        format!(
+            "{{\"height\":{},\"block_hash\":\"{block_hash}\",\"state_root\":\"{state_root}\",\"view\":{},\"peers\":{}}}\n",
+            self.height.load(Ordering::Relaxed),
+            self.view.load(Ordering::Relaxed),
+            self.peers.load(Ordering::Relaxed)
+        )
+    }
+
+    /// Replaces the rejected-message counters (the runtime owns the authoritative counts).
+    pub fn set_rejected(&self, counts: BTreeMap<String, u64>) {
+        if let Ok(mut slot) = self.rejected.lock() {
+            *slot = counts;
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let gauges: [(&str, &str, &str, &AtomicU64); 8] = [
+            (
+                "cassia_height",
+                "gauge",
+                "Last committed block height.",
+                &self.height,
+            ),
+            (
+                "cassia_view",
+                "gauge",
+                "Current consensus view.",
+                &self.view,
+            ),
+            (
+                "cassia_view_changes_total",
+                "counter",
+                "View changes started.",
+                &self.view_changes,
+            ),
+            (
+                "cassia_commits_total",
+                "counter",
+                "Blocks committed since start.",
+                &self.commits,
+            ),
+            (
+                "cassia_committed_transactions_total",
+                "counter",
+                "Transactions committed since start.",
+                &self.committed_transactions,
+            ),
+            (
+                "cassia_mempool_size",
+                "gauge",
+                "Pending transactions.",
+                &self.mempool_size,
+            ),
+            (
+                "cassia_peers",
+                "gauge",
+                "Connected member peers.",
+                &self.peers,
+            ),
+            (
+                "cassia_refused_connections_total",
+                "counter",
+                "Connections refused: peer not a member.",
+                &self.refused_connections,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP cassia_rejected_messages_total Rejected peer messages by reason."
+        );
+        let _ = writeln!(out, "# TYPE cassia_rejected_messages_total counter");
+        if let Ok(rejected) = self.rejected.lock() {
+            for (reason, count) in rejected.iter() {
+                let _ = writeln!(
+                    out,
+                    "cassia_rejected_messages_total{{reason=\"{reason}\"}} {count}"
+                );
+            }
+        }
+        self.render_latency(&mut out);
+        out
+    }
+
+    fn render_latency(&self, out: &mut String) {
+        let name = "cassia_commit_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from the start of a height to its commit.\n# TYPE {name} histogram"
+        );
+        let mut cumulative = 0;
+        for (index, bucket) in self.latency_buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let bound = LATENCY_BUCKETS_SECONDS
+                .get(index)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+    }
+}
+
+/// Serves `/metrics` and `/health` on `address` until the task is dropped. Returns the bound
+/// address (useful with port 0).
+pub async fn serve(address: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(address).await?;
+    let bound = listener.local_addr()?;
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::spawn(async move {
+        loop {
+            let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                let _ = answer(stream, &metrics).await;
+                drop(permit);
+            });
+        }
+    });
+    Ok(bound)
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    let mut buffer = vec![0u8; MAX_REQUEST_BYTES];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .map_err(|_| std::io::Error::other("request timed out"))??;
+    let request = String::from_utf8_lossy(&buffer[..read]);
+    let path = request.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = match path {
+        "/metrics" => ("200 OK", metrics.render()),
+        "/health" => ("200 OK", "ok\n".to_string()),
+        "/status" => ("200 OK", metrics.status_json()),
+        _ if path.starts_with("/status?height=") => {
+            let height = path.trim_start_matches("/status?height=").parse().ok();
+            match height.and_then(|h| metrics.commit_json(h)) {
+                Some(body) => ("200 OK", body),
+                None => (
+                    "404 Not Found",
+                    "height not committed recently by this node\n".to_string(),
+                ),
+            }
+        }
+        _ => (
+            "404 Not Found",
+            "not found; try /metrics or /health\n".to_string(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_metric() {
+        let metrics = Metrics::default();
+        metrics.height.store(7, Ordering::Relaxed);
+        metrics.observe_commit_latency(0.3);
+        metrics.set_rejected(BTreeMap::from([("bad_signature".to_string(), 2)]));
+        let text = metrics.render();
+        for needle in [
+            "cassia_height 7",
+            "cassia_view ",
+            "cassia_view_changes_total ",
+            "cassia_mempool_size ",
+            "cassia_peers ",
+            "cassia_rejected_messages_total{reason=\"bad_signature\"} 2",
+            "cassia_commit_latency_seconds_bucket{le=\"0.5\"} 1",
+            "cassia_commit_latency_seconds_count 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! The node's event loop: one tokio task owns the [`Engine`] and hands it, one at a time, what
+//! arrives from the network, the timers and local submissions; then it carries out the
+//! engine's [`Output`] (the engine has already made everything durable that must be).
+//!
+//! ```text
+//!  network events ──┐
+//!  view timer ──────┤                     ┌─> publish consensus messages (gossip)
+//!  propose timer ───┼─> select ─> Engine ─┼─> set timers
+//!  sync responses ──┤                     ├─> fetch missing blocks from peers
+//!  submissions ─────┘                     └─> metrics, mempool pruning
+//! ```
+//!
+//! The loop only selects, decodes and hands over; each kind of event has its own handler.
+//! Any engine error (a failed store write, a certified block that does not re-execute) stops
+//! the node with that error: it must not go on voting on state it cannot trust.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cassia_consensus::TimerCommand;
+use cassia_crypto::{Hash, Keypair, PublicKey};
+use cassia_engine::{Engine, EngineConfig, EngineError, Output, store::Store as _};
+use cassia_ledger::{
+    Block, CommitCertificate, Genesis, Height, Rejection, SignedTransaction, View, codec,
+};
+use cassia_storage::ChainStore;
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+
+use cassia_engine::mempool::Mempool as _;
+
+use crate::mempool::{MempoolLimits, NodeMempool};
+use crate::metrics::Metrics;
+use crate::network::{GossipMessage, NetworkEvent, NetworkHandle, SyncRequest, Validation};
+
+/// Local submissions waiting for the loop. When full, submitters wait (gRPC back-pressure).
+pub const SUBMISSION_QUEUE: usize = 1024;
+/// Transactions gossiped in one batch message.
+pub const MAX_GOSSIP_BATCH: usize = 512;
+/// How often admitted local transactions are gossiped as a batch.
+pub const GOSSIP_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// Blocks sent in one sync response at most (also capped by the message size).
+pub const MAX_SYNC_RESPONSE_BLOCKS: u64 = 64;
+/// Fetched blocks waiting for the loop; one fetch is in flight at a time, so this never fills.
+const SYNC_QUEUE: usize = 4;
+
+/// A request to the node from inside the process (the gRPC server, tests).
+#[derive(Debug)]
+pub enum NodeCommand {
+    /// Admit a transaction to the mempool and gossip it.
+    Submit(SignedTransaction, oneshot::Sender<Result<Hash, Rejection>>),
+}
+
+/// What the loop owns.
+pub struct Runtime {
+    engine: Engine<ChainStore, NodeMempool>,
+    network: NetworkHandle,
+    metrics: Arc<Metrics>,
+    genesis: Genesis,
+    view_timer: Option<(tokio::time::Instant, Height, View, u64)>,
+    propose_at: Option<(tokio::time::Instant, Height, View)>,
+    outgoing_transactions: Vec<SignedTransaction>,
+    sync_in_flight: bool,
+    sync_sender: mpsc::Sender<Vec<(Block, CommitCertificate)>>,
+    height_started: Instant,
+    rejected: BTreeMap<String, u64>,
+}
+
+/// Milliseconds since the Unix epoch: the only clock reading the engine gets.
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Opens the engine over `store` with the node's key and mempool limits.
+pub fn open_engine(
+    store: ChainStore,
+    key: &Keypair,
+    limits: MempoolLimits,
+) -> Result<Engine<ChainStore, NodeMempool>, EngineError> {
+    let genesis = store.genesis().clone();
+    let next_height = store.tip()?.height.saturating_add(1);
+    let mempool = NodeMempool::new(
+        genesis.chain_id.clone(),
+        genesis.parameters.clone(),
+        limits,
+        next_height,
+    );
+    let config = EngineConfig {
+        chain_id: genesis.chain_id.clone(),
+        parameters: genesis.parameters,
+        key: key.clone(),
+    };
+    Engine::open(config, store, mempool)
+}
+
+impl Runtime {
+    /// Runs the loop until `shutdown` resolves or the engine fails.
+    pub async fn run(
+        engine: Engine<ChainStore, NodeMempool>,
+        network: NetworkHandle,
+        mut events: mpsc::Receiver<NetworkEvent>,
+        mut commands: mpsc::Receiver<NodeCommand>,
+        metrics: Arc<Metrics>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        let genesis = engine.store().genesis().clone();
+        let (sync_sender, mut synced) = mpsc::channel(SYNC_QUEUE);
+        let mut runtime = Runtime {
+            engine,
+            network,
+            metrics,
+            genesis,
+            view_timer: None,
+            propose_at: None,
+            outgoing_transactions: Vec::new(),
+            sync_in_flight: false,
+            sync_sender,
+            height_started: Instant::now(),
+            rejected: BTreeMap::new(),
+        };
+        let tip = runtime.engine.store().tip()?;
+        runtime
+            .metrics
+            .set_tip(tip.height, tip.block_hash, tip.state_root);
+        let output = runtime.engine.start(now_ms())?;
+        runtime.apply(output).await;
+        let mut flush = tokio::time::interval(GOSSIP_FLUSH_INTERVAL);
+        tokio::pin!(shutdown);
+        loop {
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
+            let view_deadline = runtime.view_timer.map_or(far, |t| t.0);
+            let propose_deadline = runtime.propose_at.map_or(far, |p| p.0);
+            tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                Some(event) = events.recv() => runtime.on_network_event(event).await?,
+                Some(command) = commands.recv() => runtime.on_command(command),
+                Some(blocks) = synced.recv() => runtime.on_synced(blocks).await?,
+                () = sleep_until(view_deadline), if runtime.view_timer.is_some() => runtime.on_view_timer().await?,
+                () = sleep_until(propose_deadline), if runtime.propose_at.is_some() => runtime.on_propose().await?,
+                _ = flush.tick() => runtime.flush_transactions().await,
+            }
+        }
+    }
+
+    async fn on_network_event(&mut self, event: NetworkEvent) -> Result<(), EngineError> {
+        match event {
+            NetworkEvent::Consensus(message) => self.on_consensus_message(message).await?,
+            NetworkEvent::Transactions(message) => self.on_transaction_batch(message).await,
+            NetworkEvent::SyncRequest(request) => self.on_sync_request(request).await?,
+            NetworkEvent::PeerConnected(_) | NetworkEvent::PeerDisconnected(_) => {
+                self.metrics.peers.store(
+                    self.network.connected_peers().len() as u64,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Gossip validation: relay a consensus message only if it decodes and its signature holds.
+    /// Whether it is useful (height, view, quorum rules) is the replica's business.
+    async fn on_consensus_message(&mut self, gossip: GossipMessage) -> Result<(), EngineError> {
+        let cap = usize::try_from(self.genesis.parameters.max_block_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1 << 20);
+        let verdict = match cassia_consensus::Message::from_bytes(&gossip.data, cap) {
+            Ok(message) if message.verify_signature().is_ok() => {
+                let output = self.engine.on_message(message, now_ms())?;
+                self.apply(output).await;
+                Validation::Accept
+            }
+            Ok(_) => self.reject("consensus_bad_signature"),
+            Err(_) => self.reject("consensus_malformed"),
+        };
+        let _ = self
+            .network
+            .report_validation(gossip.validation, verdict)
+            .await;
+        self.refresh_rejections();
+        Ok(())
+    }
+
+    fn reject(&mut self, reason: &str) -> Validation {
+        *self.rejected.entry(reason.to_string()).or_insert(0) += 1;
+        Validation::Reject
+    }
+
+    /// A peer's transaction batch: admitted one by one; a batch holding a forged transaction is
+    /// rejected (not relayed), one with merely stale or duplicate transactions is relayed.
+    async fn on_transaction_batch(&mut self, gossip: GossipMessage) {
+        let verdict = match codec::decode::<Vec<SignedTransaction>>(&gossip.data) {
+            Err(_) => self.reject("transactions_malformed"),
+            Ok(batch) if batch.len() > MAX_GOSSIP_BATCH => {
+                self.reject("transactions_batch_too_large")
+            }
+            Ok(batch) => {
+                let mut verdict = Validation::Accept;
+                for tx in batch {
+                    // Stale, duplicate or pool-full answers are normal under load, not misbehaviour.
+                    if let Err(
+                        Rejection::BadSignature
+                        | Rejection::WrongChain { .. }
+                        | Rejection::Malformed(_),
+                    ) = self.admit(tx)
+                    {
+                        verdict = self.reject("transactions_invalid");
+                    }
+                }
+                verdict
+            }
+        };
+        let _ = self
+            .network
+            .report_validation(gossip.validation, verdict)
+            .await;
+    }
+
+    fn admit(&mut self, tx: SignedTransaction) -> Result<Hash, Rejection> {
+        let committed = self.engine.store().contains_tx(&tx.id()).unwrap_or(true);
+        let result = self.engine.mempool_mut().admit(tx, |_| committed);
+        self.metrics
+            .mempool_size
+            .store(self.engine.mempool_mut().len() as u64, Ordering::Relaxed);
+        result
+    }
+
+    fn on_command(&mut self, command: NodeCommand) {
+        match command {
+            NodeCommand::Submit(tx, reply) => {
+                let result = self.admit(tx.clone());
+                if result.is_ok() {
+                    self.outgoing_transactions.push(tx);
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn flush_transactions(&mut self) {
+        while !self.outgoing_transactions.is_empty() {
+            let take = self.outgoing_transactions.len().min(MAX_GOSSIP_BATCH);
+            let batch: Vec<SignedTransaction> = self.outgoing_transactions.drain(..take).collect();
+            // With no peers yet the batch is only in our mempool; it still commits when we lead.
+            let _ = self
+                .network
+                .publish_transactions(codec::encode(&batch))
+                .await;
+        }
+    }
+
+    /// Serves up to [`MAX_SYNC_RESPONSE_BLOCKS`] committed blocks with certificates, trimmed to
+    /// the message cap.
+    async fn on_sync_request(&mut self, request: SyncRequest) -> Result<(), EngineError> {
+        let blocks = match codec::decode::<(Height, Height)>(&request.data) {
+            Ok((from, to)) if from >= 1 && from <= to => {
+                let to = to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1));
+                self.engine.serve_blocks(from, to).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let mut blocks = blocks;
+        let cap = self.network_cap();
+        let mut bytes = codec::encode(&blocks);
+        while bytes.len() > cap && !blocks.is_empty() {
+            blocks.truncate(blocks.len() / 2);
+            bytes = codec::encode(&blocks);
+        }
+        let _ = self.network.respond(request.request_id, bytes).await;
+        Ok(())
+    }
+
+    fn network_cap(&self) -> usize {
+        usize::try_from(self.genesis.parameters.max_block_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2)
+    }
+
+    async fn on_synced(
+        &mut self,
+        blocks: Vec<(Block, CommitCertificate)>,
+    ) -> Result<(), EngineError> {
+        self.sync_in_flight = false;
+        for (block, certificate) in blocks {
+            let output = self.engine.on_synced_block(block, certificate, now_ms())?;
+            self.apply(output).await;
+        }
+        Ok(())
+    }
+
+    async fn on_view_timer(&mut self) -> Result<(), EngineError> {
+        let Some((_, height, view, generation)) = self.view_timer.take() else {
+            return Ok(());
+        };
+        let output = self.engine.on_timer(height, view, generation, now_ms())?;
+        self.apply(output).await;
+        Ok(())
+    }
+
+    async fn on_propose(&mut self) -> Result<(), EngineError> {
+        let Some((_, height, view)) = self.propose_at.take() else {
+            return Ok(());
+        };
+        let output = self.engine.propose(height, view, now_ms())?;
+        self.apply(output).await;
+        Ok(())
+    }
+
+    /// Carries out an engine output: everything in it is already durable.
+    async fn apply(&mut self, output: Output) {
+        for outgoing in output.messages {
+            // Gossip reaches every validator; one addressed to a single validator is ignored
+            // by the others as a duplicate or stale statement.
+            let _ = self
+                .network
+                .publish_consensus(outgoing.message.to_bytes())
+                .await;
+        }
+        match output.timer {
+            Some(TimerCommand::Set {
+                height,
+                view,
+                generation,
+                after_ms,
+            }) => {
+                let deadline = tokio::time::Instant::now() + Duration::from_millis(after_ms);
+                self.view_timer = Some((deadline, height, view, generation));
+            }
+            Some(TimerCommand::Cancel) => self.view_timer = None,
+            None => {}
+        }
+        if let Some((height, view)) = output.propose {
+            let interval = Duration::from_millis(self.genesis.parameters.block_interval_ms);
+            self.propose_at = Some((tokio::time::Instant::now() + interval, height, view));
+        }
+        for fetch in output.fetch {
+            self.start_fetch(fetch.from, fetch.to, &fetch.peers);
+        }
+        for commit in &output.committed {
+            self.on_committed(commit);
+        }
+        for evidence in &output.evidence {
+            tracing::warn!(?evidence, "misbehaviour seen");
+        }
+        self.update_consensus_metrics();
+    }
+
+    fn on_committed(&mut self, commit: &cassia_consensus::Commit) {
+        let height = commit.block.height();
+        let ids: Vec<Hash> = commit
+            .block
+            .transactions
+            .iter()
+            .map(SignedTransaction::id)
+            .collect();
+        let mempool = self.engine.mempool_mut();
+        mempool.remove(&ids);
+        mempool.advance_to(height.saturating_add(1));
+        self.metrics
+            .set_tip(height, commit.block.hash(), commit.block.header.state_root);
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .committed_transactions
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .observe_commit_latency(self.height_started.elapsed().as_secs_f64());
+        self.height_started = Instant::now();
+        tracing::info!(height, hash = %commit.block.hash().short(), txs = ids.len(), "committed");
+    }
+
+    fn update_consensus_metrics(&mut self) {
+        let replica = self.engine.replica();
+        self.metrics.view.store(replica.view(), Ordering::Relaxed);
+        self.metrics
+            .view_changes
+            .store(replica.stats().view_changes, Ordering::Relaxed);
+        self.metrics
+            .mempool_size
+            .store(self.engine.mempool_mut().len() as u64, Ordering::Relaxed);
+        self.metrics
+            .refused_connections
+            .store(self.network.refused_connections(), Ordering::Relaxed);
+        self.refresh_rejections();
+    }
+
+    fn refresh_rejections(&self) {
+        let mut counts = self.rejected.clone();
+        for (reason, count) in self.engine.replica().stats().drops.iter() {
+            counts.insert(
+                format!("consensus_{}", snake_case(&format!("{reason:?}"))),
+                count,
+            );
+        }
+        self.metrics.set_rejected(counts);
+    }
+
+    /// Asks one peer (the first that answers) for blocks `from..=to`; one fetch at a time.
+    fn start_fetch(&mut self, from: Height, to: Height, peers: &[PublicKey]) {
+        if self.sync_in_flight {
+            return;
+        }
+        let peers: Vec<PeerId> = peers.iter().filter_map(|key| key.peer_id().ok()).collect();
+        if peers.is_empty() {
+            return;
+        }
+        self.sync_in_flight = true;
+        let network = self.network.clone();
+        let sender = self.sync_sender.clone();
+        let cap = self.network_cap();
+        tokio::spawn(async move {
+            let request = codec::encode(&(from, to));
+            for peer in peers {
+                let Ok(bytes) = network.request(peer, request.clone()).await else {
+                    continue;
+                };
+                let decoded = codec::decode_capped::<Vec<(Block, CommitCertificate)>>(&bytes, cap);
+                if let Ok(blocks) = decoded
+                    && !blocks.is_empty()
+                {
+                    let _ = sender.send(blocks).await;
+                    return;
+                }
+            }
+            let _ = sender.send(Vec::new()).await;
+        });
+    }
+}
+
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (index, c) in name.chars().enumerate() {
+        if c.is_uppercase() && index > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}

@@ -1,0 +1,138 @@
+//! Starting a node from its home directory: read and check everything, then run.
+
+use std::sync::Arc;
+
+use cassia_crypto::keyfile::{self, KeyKind};
+use cassia_ledger::Genesis;
+use cassia_storage::ChainStore;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::mempool::MempoolLimits;
+use crate::metrics::{self, Metrics};
+use crate::network::{Member, Network, NetworkConfig};
+use crate::runtime::{self, NodeCommand, Runtime, SUBMISSION_QUEUE};
+
+/// Why a node could not start or had to stop. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The genesis file is unreadable or not approved by every organization.
+    #[error("genesis {path}: {reason}")]
+    Genesis {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The node key could not be read.
+    #[error(transparent)]
+    Key(#[from] keyfile::KeyFileError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Storage(#[from] cassia_storage::StorageError),
+    /// The network could not start.
+    #[error("network: {0}")]
+    Network(#[from] crate::network::NetworkError),
+    /// The metrics endpoint could not bind.
+    #[error("metrics endpoint {address}: {source}")]
+    Metrics {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The engine stopped the node (failed write, diverged state).
+    #[error("consensus engine stopped the node: {0}")]
+    Engine(#[from] cassia_engine::EngineError),
+}
+
+/// Reads and verifies the genesis file named by `config`.
+pub fn load_genesis(config: &Config) -> Result<Genesis, NodeError> {
+    let path = config.genesis_file.display().to_string();
+    let text = std::fs::read_to_string(&config.genesis_file).map_err(|e| NodeError::Genesis {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let genesis: Genesis = serde_json::from_str(&text).map_err(|e| NodeError::Genesis {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    genesis.verify().map_err(|e| NodeError::Genesis {
+        path,
+        reason: e.to_string(),
+    })?;
+    Ok(genesis)
+}
+
+/// The addresses a running node reports.
+#[derive(Clone, Debug)]
+pub struct NodeAddresses {
+    /// libp2p listen addresses.
+    pub p2p: Vec<String>,
+    /// Metrics endpoint.
+    pub metrics: std::net::SocketAddr,
+}
+
+/// Runs the node of `config` until `shutdown` resolves. `passphrase` opens a sealed node key.
+/// `on_started` is called once everything listens.
+pub async fn run(
+    config: Config,
+    passphrase: Option<String>,
+    on_started: impl FnOnce(&NodeAddresses, mpsc::Sender<NodeCommand>),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let genesis = load_genesis(&config)?;
+    let (kind, key) = keyfile::read(&config.key_file, passphrase.as_deref())?;
+    if kind != KeyKind::Node {
+        return Err(NodeError::Key(keyfile::KeyFileError::Malformed {
+            path: config.key_file.display().to_string(),
+            reason: "an account key was given where the node key is needed".into(),
+        }));
+    }
+    let members: Vec<Member> = genesis
+        .validators
+        .iter()
+        .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
+        .collect();
+    let store = ChainStore::open(&config.data_dir, genesis.clone())?;
+    let limits = MempoolLimits {
+        max_transactions: config.mempool_max_transactions,
+        max_bytes: config.mempool_max_bytes,
+    };
+    let engine = runtime::open_engine(store, &key, limits)?;
+    let network_config = NetworkConfig::from_node_config(&config, genesis.chain_id.clone());
+    let (network, events) = Network::spawn(network_config, &key, &members).await?;
+    let metrics = Arc::new(Metrics::default());
+    let metrics_address = metrics::serve(config.metrics_listen, Arc::clone(&metrics))
+        .await
+        .map_err(|source| NodeError::Metrics {
+            address: config.metrics_listen.to_string(),
+            source,
+        })?;
+    let (commands, command_receiver) = mpsc::channel(SUBMISSION_QUEUE);
+    let addresses = NodeAddresses {
+        p2p: network
+            .listen_addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        metrics: metrics_address,
+    };
+    tracing::info!(chain = %genesis.chain_id, peer_id = %network.local_peer_id(), p2p = ?addresses.p2p,
+        metrics = %metrics_address, "node started");
+    on_started(&addresses, commands);
+    let result = Runtime::run(
+        engine,
+        network.clone(),
+        events,
+        command_receiver,
+        metrics,
+        shutdown,
+    )
+    .await;
+    network.shutdown().await;
+    Ok(result?)
+}

@@ -1,0 +1,315 @@
+//! Real `cassia node` processes on loopback, for cluster tests.
+//!
+//! [`ProcessCluster::start`] runs `cassia devnet --init-only` into a temporary directory (free
+//! 127.0.0.1 ports, an approved genesis, one home per validator) and starts `cassia node` for
+//! each home. Nodes can be killed with SIGKILL, stopped with SIGTERM and restarted; their
+//! `/status` endpoints tell heights, tips and state roots. Every wait is bounded and fails with
+//! a message naming the node and what it did not reach. Dropping the cluster kills every node
+//! and removes the directory.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `cassia` binary next to the test executable (`target/<profile>/cassia`).
+///
+/// # Panics
+/// If it has not been built; `cargo test --workspace` builds it.
+pub fn cassia_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let binary = profile_dir.join("cassia");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build -p cassia-cli` (cargo test --workspace does)",
+        binary.display()
+    );
+    binary
+}
+
+/// What a node's `/status` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Last committed height.
+    pub height: u64,
+    /// Its block hash (hex).
+    pub block_hash: String,
+    /// State root after it (hex).
+    pub state_root: String,
+}
+
+/// One node process.
+#[derive(Debug)]
+pub struct NodeProcess {
+    /// Its home directory.
+    pub home: PathBuf,
+    /// Its metrics/status endpoint.
+    pub metrics: SocketAddr,
+    child: Option<Child>,
+}
+
+/// A running local consortium.
+#[derive(Debug)]
+pub struct ProcessCluster {
+    /// The nodes, in validator order.
+    pub nodes: Vec<NodeProcess>,
+    dir: tempfile::TempDir,
+}
+
+impl ProcessCluster {
+    /// Creates homes for `n` validators and starts them all.
+    pub fn start(n: usize) -> ProcessCluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("devnet");
+        let output = Command::new(cassia_binary())
+            .args([
+                "devnet",
+                "--init-only",
+                "--block-interval-ms",
+                "100",
+                "--nodes",
+                &n.to_string(),
+                "--home",
+            ])
+            .arg(&root)
+            .output()
+            .expect("run cassia devnet --init-only");
+        assert!(
+            output.status.success(),
+            "devnet init failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let nodes = (0..n)
+            .map(|i| {
+                let home = root.join(format!("node{i}"));
+                let metrics = read_metrics_address(&home);
+                NodeProcess {
+                    home,
+                    metrics,
+                    child: None,
+                }
+            })
+            .collect();
+        let mut cluster = ProcessCluster { nodes, dir };
+        for i in 0..n {
+            cluster.restart(i);
+        }
+        cluster
+    }
+
+    /// Starts a node whose key is not in the genesis (an outsider) and returns its index. It
+    /// dials the validators like any node; they must refuse it.
+    pub fn start_outsider(&mut self) -> usize {
+        let home = self.root().join("outsider");
+        let genesis = self.root().join("devnet/genesis.json");
+        let output = Command::new(cassia_binary())
+            .args(["init", "--home"])
+            .arg(&home)
+            .arg("--genesis")
+            .arg(&genesis)
+            .output()
+            .expect("run cassia init");
+        assert!(
+            output.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .expect("address");
+        let config = std::fs::read_to_string(home.join("config.toml"))
+            .expect("config")
+            .replace(
+                "/ip4/0.0.0.0/tcp/7100",
+                &format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+            )
+            .replace("127.0.0.1:7300", &metrics.to_string())
+            .replace("127.0.0.1:7200", &format!("127.0.0.1:{}", free_port()));
+        std::fs::write(home.join("config.toml"), config).expect("write config");
+        self.nodes.push(NodeProcess {
+            home,
+            metrics,
+            child: None,
+        });
+        let index = self.nodes.len() - 1;
+        self.restart(index);
+        index
+    }
+
+    /// The temporary directory holding every home.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts node `i` (again).
+    pub fn restart(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "node {i} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.home.join("node.log"))
+            .expect("log file");
+        let child = Command::new(cassia_binary())
+            .args(["node", "--home"])
+            .arg(&node.home)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn cassia node");
+        node.child = Some(child);
+    }
+
+    /// SIGKILL node `i`: it keeps only what it had made durable.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM node `i` and wait (bounded) for it to exit cleanly; returns whether it did.
+    pub fn stop(&mut self, i: usize) -> bool {
+        let Some(mut child) = self.nodes[i].child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Node `i`'s status, if it answers.
+    pub fn status(&self, i: usize) -> Option<Status> {
+        status_of(self.nodes[i].metrics)
+    }
+
+    /// Block hash and state root node `i` committed at `height` (if recent and committed).
+    pub fn commit_at(&self, i: usize, height: u64) -> Option<Status> {
+        parse_status(&http_get(
+            self.nodes[i].metrics,
+            &format!("/status?height={height}"),
+        )?)
+    }
+
+    /// Node `i`'s `/metrics` text, if it answers.
+    pub fn metrics(&self, i: usize) -> Option<String> {
+        http_get(self.nodes[i].metrics, "/metrics")
+    }
+
+    /// Waits until every node in `which` has committed `height`, or panics naming who did not.
+    pub fn wait_for_height(&self, which: &[usize], height: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let heights: Vec<Option<u64>> = which
+                .iter()
+                .map(|&i| self.status(i).map(|s| s.height))
+                .collect();
+            if heights.iter().all(|h| h.is_some_and(|h| h >= height)) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let report: Vec<String> = which
+                    .iter()
+                    .zip(&heights)
+                    .map(|(i, h)| format!("node{i}: {h:?}"))
+                    .collect();
+                panic!(
+                    "within {timeout:?} not every node reached height {height}: {}; logs in {}",
+                    report.join(", "),
+                    self.root().display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The committed height of node `i`, or panics if it does not answer within 10 s.
+    pub fn height(&self, i: usize) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.status(i) {
+                return status.height;
+            }
+            assert!(Instant::now() < deadline, "node{i} does not answer /status");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// A port that is free now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("bound address").port()
+}
+
+fn read_metrics_address(home: &Path) -> SocketAddr {
+    let config = std::fs::read_to_string(home.join("config.toml")).expect("config.toml");
+    let section = config.split("[metrics]").nth(1).expect("[metrics] section");
+    let line = section
+        .lines()
+        .find(|l| l.starts_with("listen"))
+        .expect("metrics listen");
+    line.split('"')
+        .nth(1)
+        .expect("quoted address")
+        .parse()
+        .expect("socket address")
+}
+
+fn status_of(address: SocketAddr) -> Option<Status> {
+    parse_status(&http_get(address, "/status")?)
+}
+
+fn parse_status(body: &str) -> Option<Status> {
+    let field = |name: &str| -> Option<String> {
+        let start = body.find(&format!("\"{name}\":"))? + name.len() + 3;
+        let rest = body[start..].trim_start_matches('"');
+        Some(
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect(),
+        )
+    };
+    Some(Status {
+        height: field("height")?.parse().ok()?,
+        block_hash: field("block_hash")?,
+        state_root: field("state_root")?,
+    })
+}
+
+/// A bounded HTTP GET on loopback; `None` if the node does not answer.
+pub fn http_get(address: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    stream.take(4 << 20).read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}

@@ -1,0 +1,107 @@
+//! Cluster tests with real `cassia node` processes, real RocksDB and loopback networking.
+//!
+//! Each scenario starts its own consortium on free 127.0.0.1 ports in a temporary directory
+//! and stops every process when it ends (also on failure). Waits are bounded and name the node
+//! and height that was not reached.
+
+use std::time::Duration;
+
+use cassia_tests::process::ProcessCluster;
+
+/// Generous: loaded CI machines are slow, and nothing here measures speed.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Asserts every node in `which` committed the same block and state root at `height`.
+fn assert_same_commit(cluster: &ProcessCluster, which: &[usize], height: u64) {
+    let commits: Vec<_> = which
+        .iter()
+        .map(|&i| (i, cluster.commit_at(i, height)))
+        .collect();
+    let first = commits[0]
+        .1
+        .clone()
+        .unwrap_or_else(|| panic!("node{} has no commit at {height}", commits[0].0));
+    for (i, commit) in &commits {
+        let commit = commit
+            .clone()
+            .unwrap_or_else(|| panic!("node{i} has no commit at {height}"));
+        assert_eq!(
+            commit, first,
+            "node{i} differs from node{} at height {height}",
+            commits[0].0
+        );
+    }
+}
+
+#[test]
+fn a_killed_validator_does_not_stop_the_others_and_catches_up_after_restart() {
+    let mut cluster = ProcessCluster::start(4);
+    cluster.wait_for_height(&[0, 1, 2, 3], 3, WAIT);
+    cluster.kill(2);
+    let before = cluster.height(0);
+    cluster.wait_for_height(&[0, 1, 3], before + 3, WAIT);
+    cluster.restart(2);
+    let target = cluster.height(0) + 2;
+    cluster.wait_for_height(&[0, 1, 2, 3], target, WAIT);
+    assert_same_commit(&cluster, &[0, 1, 2, 3], target);
+}
+
+#[test]
+fn without_a_quorum_progress_halts_without_a_fork_and_resumes() {
+    let mut cluster = ProcessCluster::start(4);
+    cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
+    assert!(
+        cluster.stop(2),
+        "node2 did not shut down cleanly on SIGTERM"
+    );
+    assert!(
+        cluster.stop(3),
+        "node3 did not shut down cleanly on SIGTERM"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let halted = cluster.height(0).max(cluster.height(1));
+    std::thread::sleep(Duration::from_secs(3));
+    let later = cluster.height(0).max(cluster.height(1));
+    assert!(
+        later <= halted + 1,
+        "2 of 4 validators kept committing: {halted} -> {later}"
+    );
+    cluster.restart(2);
+    cluster.restart(3);
+    cluster.wait_for_height(&[0, 1, 2, 3], later + 2, WAIT);
+    for height in 1..=later + 2 {
+        assert_same_commit(&cluster, &[0, 1], height);
+    }
+}
+
+#[test]
+fn a_node_outside_the_membership_is_refused_and_learns_nothing() {
+    let mut cluster = ProcessCluster::start(4);
+    cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
+    let outsider = cluster.start_outsider();
+    let deadline = std::time::Instant::now() + WAIT;
+    let refused = |cluster: &ProcessCluster| -> u64 {
+        (0..4)
+            .filter_map(|i| cluster.metrics(i))
+            .filter_map(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("cassia_refused_connections_total "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .sum()
+    };
+    while refused(&cluster) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no validator counted a refused connection from the outsider"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = cluster.height(0);
+    cluster.wait_for_height(&[0, 1, 2, 3], before + 3, WAIT);
+    assert_eq!(
+        cluster.height(outsider),
+        0,
+        "the outsider must neither receive gossip nor fetch blocks"
+    );
+}
