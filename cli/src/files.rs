@@ -11,10 +11,15 @@ use cassia_ledger::Genesis;
 #[derive(Debug, Default, clap::Args)]
 pub struct PassphraseArgs {
     /// Read the key passphrase from the first line of this file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub passphrase_file: Option<PathBuf>,
     /// Read the key passphrase from this environment variable.
-    #[arg(long, value_name = "VAR", conflicts_with = "passphrase_file")]
+    #[arg(
+        long,
+        value_name = "VAR",
+        conflicts_with = "passphrase_file",
+        global = true
+    )]
     pub passphrase_env: Option<String>,
 }
 

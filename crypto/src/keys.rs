@@ -258,6 +258,13 @@ impl fmt::Debug for Keypair {
     }
 }
 
+/// A random `u64` from the operating system, e.g. a transaction nonce.
+pub fn random_u64() -> Result<u64, CryptoError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| CryptoError::Random(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
 /// Verifies many signatures at once; `Ok` only if every one is valid.
 ///
 /// Each `messages[i]` must already be laid out by [`signing_bytes`]. On `Err` the caller does

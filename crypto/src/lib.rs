@@ -28,4 +28,6 @@ mod keys;
 pub mod merkle;
 
 pub use hash::Hash;
-pub use keys::{CryptoError, Domain, Keypair, PublicKey, Signature, signing_bytes, verify_batch};
+pub use keys::{
+    CryptoError, Domain, Keypair, PublicKey, Signature, random_u64, signing_bytes, verify_batch,
+};

@@ -6,6 +6,7 @@
 //! - [`mempool`]: admission checks in front of a bounded pool.
 //! - [`runtime`]: the event loop that drives the consensus engine from network, timers and
 //!   submissions, and fetches missing blocks from peers.
+//! - [`rpc`]: the gRPC server for integrators (`cassia.v1`).
 //! - [`metrics`]: Prometheus `/metrics`, `/health` and `/status`.
 //! - [`start`]: starting a node from its home directory.
 //!
@@ -21,5 +22,6 @@ pub mod config;
 pub mod mempool;
 pub mod metrics;
 pub mod network;
+pub mod rpc;
 pub mod runtime;
 pub mod start;

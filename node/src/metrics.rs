@@ -94,6 +94,12 @@ impl Metrics {
         self.height.store(height, Ordering::Relaxed);
     }
 
+    /// The committed tip: height, block hash, state root.
+    pub fn tip(&self) -> (u64, cassia_crypto::Hash, cassia_crypto::Hash) {
+        let (block_hash, state_root) = self.tip.lock().map(|t| *t).unwrap_or_default();
+        (self.height.load(Ordering::Relaxed), block_hash, state_root)
+    }
+
     /// Block hash and state root at `height`, if committed recently (JSON), for comparing nodes.
     pub fn commit_json(&self, height: u64) -> Option<String> {
         let (block_hash, state_root) = *self.recent.lock().ok()?.get(&height)?;

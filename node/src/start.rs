@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::mempool::MempoolLimits;
 use crate::metrics::{self, Metrics};
 use crate::network::{Member, Network, NetworkConfig};
+use crate::rpc;
 use crate::runtime::{self, NodeCommand, Runtime, SUBMISSION_QUEUE};
 
 /// Why a node could not start or had to stop. Each message says what to do.
@@ -39,6 +40,14 @@ pub enum NodeError {
     /// The metrics endpoint could not bind.
     #[error("metrics endpoint {address}: {source}")]
     Metrics {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The gRPC endpoint could not bind.
+    #[error("gRPC endpoint {address}: {source}")]
+    Rpc {
         /// The address.
         address: String,
         /// Why.
@@ -74,6 +83,8 @@ pub struct NodeAddresses {
     pub p2p: Vec<String>,
     /// Metrics endpoint.
     pub metrics: std::net::SocketAddr,
+    /// gRPC endpoint.
+    pub rpc: std::net::SocketAddr,
 }
 
 /// Runs the node of `config` until `shutdown` resolves. `passphrase` opens a sealed node key.
@@ -113,6 +124,23 @@ pub async fn run(
             source,
         })?;
     let (commands, command_receiver) = mpsc::channel(SUBMISSION_QUEUE);
+    let (stop_rpc, rpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let rpc_stopped = async {
+        let _ = rpc_stopped.await;
+    };
+    let genesis_shared = Arc::new(genesis.clone());
+    let rpc_address = rpc::serve(
+        config.rpc_listen,
+        commands.clone(),
+        Arc::clone(&metrics),
+        genesis_shared,
+        rpc_stopped,
+    )
+    .await
+    .map_err(|source| NodeError::Rpc {
+        address: config.rpc_listen.to_string(),
+        source,
+    })?;
     let addresses = NodeAddresses {
         p2p: network
             .listen_addresses()
@@ -120,9 +148,10 @@ pub async fn run(
             .map(ToString::to_string)
             .collect(),
         metrics: metrics_address,
+        rpc: rpc_address,
     };
     tracing::info!(chain = %genesis.chain_id, peer_id = %network.local_peer_id(), p2p = ?addresses.p2p,
-        metrics = %metrics_address, "node started");
+        metrics = %metrics_address, rpc = %rpc_address, "node started");
     on_started(&addresses, commands);
     let result = Runtime::run(
         engine,
@@ -133,6 +162,7 @@ pub async fn run(
         shutdown,
     )
     .await;
+    let _ = stop_rpc.send(());
     network.shutdown().await;
     Ok(result?)
 }

@@ -50,6 +50,8 @@ pub struct NodeProcess {
     pub home: PathBuf,
     /// Its metrics/status endpoint.
     pub metrics: SocketAddr,
+    /// Its gRPC endpoint.
+    pub rpc: SocketAddr,
     child: Option<Child>,
 }
 
@@ -87,10 +89,12 @@ impl ProcessCluster {
         let nodes = (0..n)
             .map(|i| {
                 let home = root.join(format!("node{i}"));
-                let metrics = read_metrics_address(&home);
+                let metrics = read_listen_address(&home, "[metrics]");
+                let rpc = read_listen_address(&home, "[rpc]");
                 NodeProcess {
                     home,
                     metrics,
+                    rpc,
                     child: None,
                 }
             })
@@ -122,6 +126,9 @@ impl ProcessCluster {
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port())
             .parse()
             .expect("address");
+        let rpc: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .expect("address");
         let config = std::fs::read_to_string(home.join("config.toml"))
             .expect("config")
             .replace(
@@ -129,11 +136,12 @@ impl ProcessCluster {
                 &format!("/ip4/127.0.0.1/tcp/{}", free_port()),
             )
             .replace("127.0.0.1:7300", &metrics.to_string())
-            .replace("127.0.0.1:7200", &format!("127.0.0.1:{}", free_port()));
+            .replace("127.0.0.1:7200", &rpc.to_string());
         std::fs::write(home.join("config.toml"), config).expect("write config");
         self.nodes.push(NodeProcess {
             home,
             metrics,
+            rpc,
             child: None,
         });
         let index = self.nodes.len() - 1;
@@ -207,6 +215,36 @@ impl ProcessCluster {
         )?)
     }
 
+    /// Runs `cassia` with `args` against node `i`'s gRPC endpoint, signing with the first
+    /// organization's admin key; returns stdout, or panics with stderr.
+    pub fn client(&self, i: usize, args: &[&str]) -> String {
+        let endpoint = format!("http://{}", self.nodes[i].rpc);
+        let key = self.root().join("devnet/org0-admin.key");
+        let mut command = Command::new(cassia_binary());
+        command.args(args).arg("--endpoint").arg(&endpoint);
+        if args.first() == Some(&"tx") {
+            command.arg("--key").arg(&key);
+        }
+        let output = command.output().expect("run cassia client command");
+        assert!(
+            output.status.success(),
+            "cassia {args:?} against node{i} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A counter or gauge from node `i`'s metrics (0 if absent or unreachable).
+    pub fn metric(&self, i: usize, name: &str) -> u64 {
+        self.metrics(i)
+            .and_then(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     /// Node `i`'s `/metrics` text, if it answers.
     pub fn metrics(&self, i: usize) -> Option<String> {
         http_get(self.nodes[i].metrics, "/metrics")
@@ -266,13 +304,14 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("bound address").port()
 }
 
-fn read_metrics_address(home: &Path) -> SocketAddr {
+/// The `listen = "..."` address of `section` (e.g. `[rpc]`) in a home's config.toml.
+fn read_listen_address(home: &Path, section: &str) -> SocketAddr {
     let config = std::fs::read_to_string(home.join("config.toml")).expect("config.toml");
-    let section = config.split("[metrics]").nth(1).expect("[metrics] section");
+    let section = config.split(section).nth(1).expect("config section");
     let line = section
         .lines()
         .find(|l| l.starts_with("listen"))
-        .expect("metrics listen");
+        .expect("listen setting");
     line.split('"')
         .nth(1)
         .expect("quoted address")

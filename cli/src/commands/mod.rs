@@ -1,5 +1,6 @@
 //! One module per subcommand, each a clap struct with an `execute` method.
 
+mod client;
 mod devnet;
 mod genesis;
 mod init;
@@ -22,6 +23,10 @@ pub enum Command {
     Node(node::Node),
     /// Create and run a local consortium of N validators on this machine.
     Devnet(devnet::Devnet),
+    /// Show a node's chain and consensus status (gRPC).
+    Status(client::Status),
+    /// Sign a transaction locally and submit it (gRPC).
+    Tx(client::Tx),
 }
 
 impl Command {
@@ -33,6 +38,8 @@ impl Command {
             Command::Init(command) => command.execute(),
             Command::Node(command) => command.execute(),
             Command::Devnet(command) => command.execute(),
+            Command::Status(command) => command.execute(),
+            Command::Tx(command) => command.execute(),
         }
     }
 }

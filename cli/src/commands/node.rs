@@ -44,6 +44,7 @@ impl Node {
             let started = |addresses: &cassia_node::start::NodeAddresses, _| {
                 println!("p2p:     {}", addresses.p2p.join(", "));
                 println!("metrics: http://{}/metrics", addresses.metrics);
+                println!("grpc:    http://{}", addresses.rpc);
             };
             cassia_node::start::run(config, passphrase, started, shutdown_signal()).await
         })?;
