@@ -21,8 +21,6 @@
 //! signatures are plain [`Vote`] signatures, so 2f+1 commit votes are a
 //! [`CommitCertificate`] that anyone can check offline.
 
-use std::collections::BTreeSet;
-
 use bincode::{Decode, Encode};
 use cassia_crypto::{CryptoError, Domain, Hash, Keypair, PublicKey, Signature, signing_bytes};
 use cassia_ledger::{
@@ -363,21 +361,7 @@ pub(crate) fn check_quorum(
     validators: &ValidatorSet,
     batch: &mut SignatureBatch,
 ) -> Result<(), CertificateError> {
-    let mut seen = BTreeSet::new();
-    for entry in signatures {
-        if !validators.contains(&entry.validator) {
-            return Err(CertificateError::NotAValidator(entry.validator));
-        }
-        if !seen.insert(entry.validator) {
-            return Err(CertificateError::DuplicateSigner(entry.validator));
-        }
-    }
-    if seen.len() < validators.quorum() {
-        return Err(CertificateError::NoQuorum {
-            got: seen.len(),
-            quorum: validators.quorum(),
-        });
-    }
+    cassia_ledger::validators::check_signers(signatures, validators)?;
     let message = vote.signing_bytes(chain_id);
     for entry in signatures {
         batch.push(message.clone(), entry.signature, entry.validator);

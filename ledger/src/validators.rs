@@ -122,6 +122,31 @@ pub struct ValidatorSignature {
     pub signature: Signature,
 }
 
+/// Checks that `signatures` come from distinct members of `validators` and reach its quorum
+/// (the signatures themselves are the caller's to verify, e.g. in one batch). Every quorum
+/// certificate, commit or prepared, is checked through this one rule.
+pub fn check_signers(
+    signatures: &[ValidatorSignature],
+    validators: &ValidatorSet,
+) -> Result<(), CertificateError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in signatures {
+        if !validators.contains(&entry.validator) {
+            return Err(CertificateError::NotAValidator(entry.validator));
+        }
+        if !seen.insert(entry.validator) {
+            return Err(CertificateError::DuplicateSigner(entry.validator));
+        }
+    }
+    if seen.len() < validators.quorum() {
+        return Err(CertificateError::NoQuorum {
+            got: seen.len(),
+            quorum: validators.quorum(),
+        });
+    }
+    Ok(())
+}
+
 /// Proof that a block committed: 2f+1 commit votes from the validator set in force.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct CommitCertificate {
@@ -182,21 +207,7 @@ impl CommitCertificate {
         chain_id: &str,
         validators: &ValidatorSet,
     ) -> Result<(), CertificateError> {
-        let mut seen = std::collections::BTreeSet::new();
-        for entry in &self.signatures {
-            if !validators.contains(&entry.validator) {
-                return Err(CertificateError::NotAValidator(entry.validator));
-            }
-            if !seen.insert(entry.validator) {
-                return Err(CertificateError::DuplicateSigner(entry.validator));
-            }
-        }
-        if seen.len() < validators.quorum() {
-            return Err(CertificateError::NoQuorum {
-                got: seen.len(),
-                quorum: validators.quorum(),
-            });
-        }
+        check_signers(&self.signatures, validators)?;
         let message = self.vote().signing_bytes(chain_id);
         let messages: Vec<&[u8]> = self.signatures.iter().map(|_| message.as_slice()).collect();
         let signatures: Vec<Signature> = self.signatures.iter().map(|s| s.signature).collect();
