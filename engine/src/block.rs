@@ -25,6 +25,8 @@ use cassia_ledger::{
     Block, BlockHeader, Height, Parameters, SignedTransaction, ValidatorSet, View, codec,
 };
 
+use cassia_ledger::state_tree::TreeError;
+
 use crate::store::Tip;
 
 /// Room left in `max_block_bytes` for the header and the encoding's length prefixes.
@@ -221,10 +223,11 @@ pub struct BuildContext<'a> {
 
 /// Builds a block from `candidates`; returns it, its outcome, and the ids of candidates that can
 /// never be included (bad signature, inadmissible, already committed), for the mempool to drop.
+/// Fails only when the committed state tree cannot be read (a damaged or failing store).
 pub fn build_block(
     context: &BuildContext<'_>,
     candidates: Vec<SignedTransaction>,
-) -> (Block, BlockOutcome, Vec<Hash>) {
+) -> Result<(Block, BlockOutcome, Vec<Hash>), TreeError> {
     let height = context
         .tip
         .height
@@ -253,6 +256,7 @@ pub fn build_block(
                 transactions.remove(index);
                 dropped.push(id);
             }
+            Err(BlockRejection::State(error)) => return Err(error),
         }
     };
     let header = BlockHeader {
@@ -268,12 +272,12 @@ pub fn build_block(
         state_root: outcome.state_root,
         validator_set_hash: context.validators.hash(),
     };
-    (
+    Ok((
         Block {
             header,
             transactions,
         },
         outcome,
         dropped,
-    )
+    ))
 }

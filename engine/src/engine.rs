@@ -226,7 +226,8 @@ impl<S: Store, M: Mempool> Engine<S, M> {
             view,
             now_ms,
         };
-        let (block, outcome, dropped) = build_block(&context, candidates);
+        let (block, outcome, dropped) = build_block(&context, candidates)
+            .map_err(|error| StoreError::Corrupt(format!("building a block: {error}")))?;
         self.mempool.remove(&dropped);
         self.cache_outcome(block.hash(), outcome);
         self.drive(

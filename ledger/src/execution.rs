@@ -11,9 +11,9 @@
 //! nz/<digest, 32 bytes>       -> encode(NotarizationRecord)  (Operation::Notarize)
 //! ```
 //!
-//! `state_root` is, for now, a hash chain over each block's sorted state changes:
-//! `root(h) = blake3("cassia-state" || root(h-1) || encode(changes(h)))`. It makes every replica
-//! agree on the exact state transition; per-key proofs come with the authenticated state tree.
+//! `state_root` is the root of the sparse Merkle tree over all state keys and values
+//! ([`crate::state_tree`]): every replica agrees on the whole state, not just on the transition,
+//! and any key's value or absence at any height can be proven against that height's header.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,14 +21,16 @@ use bincode::{Decode, Encode};
 use cassia_crypto::{Hash, PublicKey};
 use serde::{Deserialize, Serialize};
 
+use crate::state_tree::{self, MemoryNodes, Node, NodeReader, TreeError};
 use crate::transaction::{
     MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Operation, Receipt, Rejection,
     SignedTransaction,
 };
 use crate::{Height, Parameters, codec};
 
-/// Read access to the committed state and transaction index, as of the parent block.
-pub trait StateReader {
+/// Read access to the committed state, its tree and the transaction index, as of the parent
+/// block. The tree ([`NodeReader`]) lets execution compute the next `state_root`.
+pub trait StateReader: NodeReader {
     /// The value of `key`, if any.
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// Whether transaction `id` has already committed.
@@ -88,6 +90,8 @@ pub struct BlockOutcome {
     pub changes: StateChanges,
     /// The state root after the block.
     pub state_root: Hash,
+    /// The state tree nodes the block creates (children before parents), to store with it.
+    pub tree_nodes: Vec<(Hash, Node)>,
 }
 
 /// Checks that `tx` may be included in a block at `context.height` (or admitted to a mempool
@@ -168,6 +172,10 @@ pub enum BlockRejection {
         /// Why.
         reason: Rejection,
     },
+    /// The parent's state tree could not be read: the local store is damaged or failing (the
+    /// block may be fine; this node cannot judge it).
+    #[error("the state tree could not be read: {0}")]
+    State(TreeError),
 }
 
 /// Executes `transactions` on top of `state` (the parent's state, with root `parent_state_root`).
@@ -202,17 +210,14 @@ pub fn execute_block(
             failure,
         });
     }
-    let state_root = next_state_root(parent_state_root, &overlay.changes);
+    let tree = state_tree::update(state, parent_state_root, &overlay.changes)
+        .map_err(BlockRejection::State)?;
     Ok(BlockOutcome {
         receipts,
         changes: overlay.changes,
-        state_root,
+        state_root: tree.root,
+        tree_nodes: tree.new_nodes,
     })
-}
-
-/// The state root after applying `changes` to the state with root `parent`.
-pub fn next_state_root(parent: &Hash, changes: &StateChanges) -> Hash {
-    Hash::of_parts(&[b"cassia-state", parent.as_bytes(), &codec::encode(changes)])
 }
 
 /// Reads see earlier writes of the same block.
@@ -275,6 +280,8 @@ pub struct MemoryState {
     pub values: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Committed transaction ids.
     pub transactions: BTreeSet<Hash>,
+    /// Every state tree node written so far.
+    pub nodes: MemoryNodes,
 }
 
 impl MemoryState {
@@ -288,6 +295,13 @@ impl MemoryState {
         }
         self.transactions
             .extend(outcome.receipts.iter().map(|r| r.tx_id));
+        self.nodes.insert_all(outcome.tree_nodes.iter().copied());
+    }
+}
+
+impl NodeReader for MemoryState {
+    fn node(&self, hash: &Hash) -> Result<Option<Node>, TreeError> {
+        self.nodes.node(hash)
     }
 }
 

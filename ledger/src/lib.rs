@@ -7,6 +7,7 @@
 //! - [`Genesis`]: organizations, validators, parameters and the organizations' approvals
 //! - [`codec`]: the one canonical encoding, used for every hash and signature
 //! - [`execution`]: executing a block's transactions against the parent state
+//! - [`state_tree`]: the authenticated state tree, with proofs of a key's value or absence
 //!
 //! No clock, randomness or I/O is used here: everything is a pure function of its inputs.
 //!
@@ -32,6 +33,7 @@ pub mod block;
 pub mod codec;
 pub mod execution;
 pub mod genesis;
+pub mod state_tree;
 pub mod transaction;
 pub mod validators;
 

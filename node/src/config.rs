@@ -34,6 +34,11 @@ max_message_bytes = 16777216
 [rpc]
 # gRPC listen address for integrators and the `cassia` client commands.
 listen = "127.0.0.1:7200"
+# Most concurrent SubscribeBlocks/SubscribeEvents streams; more get RESOURCE_EXHAUSTED.
+max_subscribers = 64
+# A subscriber that reads nothing for this long while the node has more to send is told
+# (RESOURCE_EXHAUSTED, with the height to resume from) and dropped, so it holds no memory.
+subscriber_timeout_ms = 10000
 
 [metrics]
 # Prometheus /metrics and health endpoint.
@@ -59,7 +64,7 @@ pub struct RawConfig {
     /// `[network]`
     pub network: RawNetwork,
     /// `[rpc]`
-    pub rpc: RawListen,
+    pub rpc: RawRpc,
     /// `[metrics]`
     pub metrics: RawListen,
     /// `[mempool]`
@@ -100,6 +105,18 @@ pub struct RawListen {
     pub listen: Option<String>,
 }
 
+/// `[rpc]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRpc {
+    /// Socket address.
+    pub listen: Option<String>,
+    /// Concurrent subscription cap.
+    pub max_subscribers: Option<usize>,
+    /// Slow-subscriber timeout, milliseconds.
+    pub subscriber_timeout_ms: Option<u64>,
+}
+
 /// `[mempool]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -137,6 +154,10 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// gRPC address.
     pub rpc_listen: SocketAddr,
+    /// Concurrent gRPC subscription cap.
+    pub rpc_max_subscribers: usize,
+    /// How long a subscriber may read nothing before it is dropped, milliseconds.
+    pub rpc_subscriber_timeout_ms: u64,
     /// Metrics address.
     pub metrics_listen: SocketAddr,
     /// Mempool transaction cap.
@@ -227,6 +248,8 @@ impl Config {
             bootstrap: raw.network.bootstrap.unwrap_or_default(),
             max_message_bytes: raw.network.max_message_bytes.unwrap_or(16 * 1024 * 1024),
             rpc_listen: socket("rpc.listen", raw.rpc.listen, "127.0.0.1:7200")?,
+            rpc_max_subscribers: raw.rpc.max_subscribers.unwrap_or(64),
+            rpc_subscriber_timeout_ms: raw.rpc.subscriber_timeout_ms.unwrap_or(10_000),
             metrics_listen: socket("metrics.listen", raw.metrics.listen, "127.0.0.1:7300")?,
             mempool_max_transactions: raw.mempool.max_transactions.unwrap_or(50_000),
             mempool_max_bytes: raw.mempool.max_bytes.unwrap_or(64 * 1024 * 1024),
@@ -254,6 +277,9 @@ impl Config {
                 "network.max_message_bytes",
                 "must be between 64 KiB and 256 MiB",
             );
+        }
+        if self.rpc_max_subscribers == 0 || self.rpc_subscriber_timeout_ms == 0 {
+            return invalid("rpc", "subscription limits must be positive");
         }
         if self.mempool_max_transactions == 0 || self.mempool_max_bytes == 0 {
             return invalid("mempool", "limits must be positive");

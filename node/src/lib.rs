@@ -19,6 +19,7 @@
 //! ```
 
 pub mod config;
+pub mod head;
 pub mod mempool;
 pub mod metrics;
 pub mod network;

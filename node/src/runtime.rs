@@ -32,6 +32,7 @@ use tokio::time::sleep_until;
 
 use cassia_engine::mempool::Mempool as _;
 
+use crate::head::{Head, HeadSender};
 use crate::mempool::{MempoolLimits, NodeMempool};
 use crate::metrics::Metrics;
 use crate::network::{GossipMessage, NetworkEvent, NetworkHandle, SyncRequest, Validation};
@@ -59,6 +60,7 @@ pub struct Runtime {
     engine: Engine<ChainStore, NodeMempool>,
     network: NetworkHandle,
     metrics: Arc<Metrics>,
+    head: HeadSender,
     genesis: Genesis,
     view_timer: Option<(tokio::time::Instant, Height, View, u64)>,
     propose_at: Option<(tokio::time::Instant, Height, View)>,
@@ -107,6 +109,7 @@ impl Runtime {
         mut events: mpsc::Receiver<NetworkEvent>,
         mut commands: mpsc::Receiver<NodeCommand>,
         metrics: Arc<Metrics>,
+        head: HeadSender,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         let genesis = engine.store().genesis().clone();
@@ -115,6 +118,7 @@ impl Runtime {
             engine,
             network,
             metrics,
+            head,
             genesis,
             view_timer: None,
             propose_at: None,
@@ -158,6 +162,7 @@ impl Runtime {
                     self.network.connected_peers().len() as u64,
                     Ordering::Relaxed,
                 );
+                self.publish_head();
             }
         }
         Ok(())
@@ -386,6 +391,37 @@ impl Runtime {
             .refused_connections
             .store(self.network.refused_connections(), Ordering::Relaxed);
         self.refresh_rejections();
+        self.publish_head();
+    }
+
+    /// Publishes the head if it changed (readers wake only on a change).
+    fn publish_head(&self) {
+        let replica = self.engine.replica();
+        let (height, block_hash, state_root) = self.metrics.tip();
+        let view = replica.view();
+        let next = Head {
+            height,
+            block_hash,
+            state_root,
+            view,
+            leader: replica
+                .validators()
+                .leader(height.saturating_add(1), view)
+                .node_key,
+            peers: self
+                .network
+                .connected_peers()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        };
+        self.head.send_if_modified(|current| {
+            let changed = *current != next;
+            if changed {
+                *current = next;
+            }
+            changed
+        });
     }
 
     fn refresh_rejections(&self) {

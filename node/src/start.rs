@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use cassia_crypto::keyfile::{self, KeyKind};
+use cassia_engine::store::Store as _;
 use cassia_ledger::Genesis;
 use cassia_storage::ChainStore;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::head::Head;
 use crate::mempool::MempoolLimits;
 use crate::metrics::{self, Metrics};
 use crate::network::{Member, Network, NetworkConfig};
@@ -76,6 +78,26 @@ pub fn load_genesis(config: &Config) -> Result<Genesis, NodeError> {
     Ok(genesis)
 }
 
+/// The head before the runtime's first event: the stored tip, view 0.
+fn initial_head(engine: &cassia_engine::Engine<ChainStore, crate::mempool::NodeMempool>) -> Head {
+    let replica = engine.replica();
+    let tip = engine.store().tip().ok();
+    let height = tip.as_ref().map_or(0, |t| t.height);
+    Head {
+        height,
+        block_hash: tip
+            .as_ref()
+            .map_or_else(|| engine.store().genesis().hash(), |t| t.block_hash),
+        state_root: tip.map(|t| t.state_root).unwrap_or_default(),
+        view: replica.view(),
+        leader: replica
+            .validators()
+            .leader(height.saturating_add(1), replica.view())
+            .node_key,
+        peers: Vec::new(),
+    }
+}
+
 /// The addresses a running node reports.
 #[derive(Clone, Debug)]
 pub struct NodeAddresses {
@@ -113,7 +135,9 @@ pub async fn run(
         max_transactions: config.mempool_max_transactions,
         max_bytes: config.mempool_max_bytes,
     };
+    let shared_store = store.shared();
     let engine = runtime::open_engine(store, &key, limits)?;
+    let (head_sender, head_receiver) = tokio::sync::watch::channel(initial_head(&engine));
     let network_config = NetworkConfig::from_node_config(&config, genesis.chain_id.clone());
     let (network, events) = Network::spawn(network_config, &key, &members).await?;
     let metrics = Arc::new(Metrics::default());
@@ -128,19 +152,23 @@ pub async fn run(
     let rpc_stopped = async {
         let _ = rpc_stopped.await;
     };
-    let genesis_shared = Arc::new(genesis.clone());
-    let rpc_address = rpc::serve(
-        config.rpc_listen,
+    let api = rpc::Api::new(
         commands.clone(),
-        Arc::clone(&metrics),
-        genesis_shared,
-        rpc_stopped,
-    )
-    .await
-    .map_err(|source| NodeError::Rpc {
-        address: config.rpc_listen.to_string(),
-        source,
-    })?;
+        shared_store,
+        Arc::new(genesis.clone()),
+        head_receiver,
+        key.public(),
+        rpc::SubscriptionLimits {
+            max_subscribers: config.rpc_max_subscribers,
+            idle_timeout: std::time::Duration::from_millis(config.rpc_subscriber_timeout_ms),
+        },
+    );
+    let rpc_address = rpc::serve(config.rpc_listen, api, rpc_stopped)
+        .await
+        .map_err(|source| NodeError::Rpc {
+            address: config.rpc_listen.to_string(),
+            source,
+        })?;
     let addresses = NodeAddresses {
         p2p: network
             .listen_addresses()
@@ -159,6 +187,7 @@ pub async fn run(
         events,
         command_receiver,
         metrics,
+        head_sender,
         shutdown,
     )
     .await;

@@ -14,7 +14,7 @@ use crate::{StorageError, Store};
 
 /// A node's chain: its RocksDB store and the genesis it belongs to.
 pub struct ChainStore {
-    store: Store,
+    store: std::sync::Arc<Store>,
     genesis: Genesis,
 }
 
@@ -29,13 +29,20 @@ impl std::fmt::Debug for ChainStore {
 impl ChainStore {
     /// Opens the store at `path` for `genesis` (refusing a directory of another chain).
     pub fn open(path: &std::path::Path, genesis: Genesis) -> Result<ChainStore, StorageError> {
-        let store = Store::open(path, &genesis.hash())?;
+        let store = std::sync::Arc::new(Store::open(path, &genesis.hash())?);
         Ok(ChainStore { store, genesis })
     }
 
     /// The underlying store, for queries.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// A shared handle on the store for readers on other tasks (the gRPC server). RocksDB
+    /// reads are safe alongside the engine's writes, and each block commits in one atomic
+    /// batch, so a reader that reads the tip first sees that block complete.
+    pub fn shared(&self) -> std::sync::Arc<Store> {
+        std::sync::Arc::clone(&self.store)
     }
 
     /// The genesis.
@@ -74,7 +81,7 @@ impl EngineStore for ChainStore {
     }
 
     fn state(&self) -> &dyn StateReader {
-        &self.store
+        self.store.as_ref()
     }
 
     fn contains_tx(&self, id: &Hash) -> Result<bool, StoreError> {
@@ -103,8 +110,7 @@ impl EngineStore for ChainStore {
     ) -> Result<(), StoreError> {
         // Store::commit_block refuses a block that does not extend the tip (InvalidCommit);
         // the engine only commits blocks on its tip, so a refusal means the two disagree.
-        self.store
-            .commit_block(block, certificate, &outcome.receipts, &outcome.changes)?;
+        self.store.commit_block(block, certificate, outcome)?;
         Ok(())
     }
 

@@ -32,7 +32,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use cassia_crypto::Hash;
-use cassia_ledger::execution::StateChanges;
+use cassia_ledger::execution::BlockOutcome;
+use cassia_ledger::state_tree::{Node, NodeReader, TreeError};
 use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, codec};
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
@@ -42,7 +43,8 @@ use rocksdb::{
 pub use chain::ChainStore;
 use tables::{
     BlockIndex, Blocks, CONSENSUS_WAL, CONSENSUS_WAL_KEY, Certificates, ChainTip, GENESIS_KEY,
-    Headers, Metadata, MetadataKey, Receipts, STATE, StateHistory, Table, TxIndex, TxLocation,
+    Headers, Metadata, MetadataKey, Receipts, STATE, StateHistory, StateNodes, Table, TxIndex,
+    TxLocation,
 };
 
 /// Failures of the store. Library callers decide; the node stops on any of them.
@@ -228,11 +230,10 @@ impl Store {
         &self,
         block: &Block,
         certificate: &CommitCertificate,
-        receipts: &[Receipt],
-        changes: &StateChanges,
+        outcome: &BlockOutcome,
     ) -> Result<ChainTip, StorageError> {
         let tip = self.tip()?;
-        self.check_extends(tip.as_ref(), block, certificate, receipts)?;
+        self.check_extends(tip.as_ref(), block, certificate, outcome)?;
         let height = block.height();
         let block_hash = block.hash();
         let mut batch = WriteBatch::default();
@@ -240,7 +241,7 @@ impl Store {
         self.put::<Headers>(&mut batch, &height, &block.header);
         self.put::<BlockIndex>(&mut batch, &block_hash, &height);
         self.put::<Certificates>(&mut batch, &height, certificate);
-        for receipt in receipts {
+        for receipt in &outcome.receipts {
             self.put::<Receipts>(&mut batch, &(height, receipt.index), receipt);
             let location = TxLocation {
                 height,
@@ -248,8 +249,11 @@ impl Store {
             };
             self.put::<TxIndex>(&mut batch, &receipt.tx_id, &location);
         }
+        for (hash, node) in &outcome.tree_nodes {
+            self.put::<StateNodes>(&mut batch, hash, node);
+        }
         let state = self.cf(STATE);
-        for (key, value) in changes {
+        for (key, value) in &outcome.changes {
             match value {
                 Some(value) => batch.put_cf(state, key, value),
                 None => batch.delete_cf(state, key),
@@ -271,8 +275,9 @@ impl Store {
         tip: Option<&ChainTip>,
         block: &Block,
         certificate: &CommitCertificate,
-        receipts: &[Receipt],
+        outcome: &BlockOutcome,
     ) -> Result<(), StorageError> {
+        let receipts = &outcome.receipts;
         let (expected_height, expected_parent) = match tip {
             Some(tip) => (tip.height + 1, tip.block_hash),
             None => (1, self.genesis_hash),
@@ -289,6 +294,12 @@ impl Store {
         }
         if certificate.block_hash != block.hash() || certificate.height != block.height() {
             return refuse(format!("certificate is not for block {}", block.height()));
+        }
+        if outcome.state_root != block.header.state_root {
+            return refuse(format!(
+                "execution result is not for block {} (state root differs)",
+                block.height()
+            ));
         }
         if receipts.len() != block.transactions.len() {
             return refuse(format!(
@@ -341,6 +352,53 @@ impl Store {
     /// The current value of state `key`.
     pub fn state_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self.db.get_cf(self.cf(STATE), key)?)
+    }
+
+    /// The receipts of the block at `height`, in block order.
+    pub fn block_receipts(&self, height: Height) -> Result<Vec<Receipt>, StorageError> {
+        let prefix = height.to_be_bytes();
+        let iterator = self.db.iterator_cf(
+            self.cf(Receipts::NAME),
+            IteratorMode::From(&prefix, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for entry in iterator {
+            let (raw_key, raw_value) = entry?;
+            if !raw_key.starts_with(&prefix) {
+                break;
+            }
+            out.push(Receipts::decode_value(&raw_value)?);
+        }
+        Ok(out)
+    }
+
+    /// The version of state `key` in force after `height`: the last change at or before it.
+    pub fn state_at(
+        &self,
+        key: &[u8],
+        height: Height,
+    ) -> Result<Option<StateVersion>, StorageError> {
+        let prefix = tables::state_history_prefix(key);
+        let start = tables::state_history_key(key, height);
+        let mut iterator = self.db.iterator_cf(
+            self.cf(StateHistory::NAME),
+            IteratorMode::From(&start, Direction::Reverse),
+        );
+        let Some(entry) = iterator.next() else {
+            return Ok(None);
+        };
+        let (raw_key, raw_value) = entry?;
+        // A shorter key sharing the prefix cannot match: the prefix carries the key's length.
+        if !raw_key.starts_with(&prefix) || raw_key.len() != prefix.len() + 8 {
+            return Ok(None);
+        }
+        let height_bytes: [u8; 8] = raw_key[prefix.len()..]
+            .try_into()
+            .expect("length checked above");
+        Ok(Some((
+            Height::from_be_bytes(height_bytes),
+            StateHistory::decode_value(&raw_value)?,
+        )))
     }
 
     /// Every change of state `key`, oldest first, at most `limit` entries from `from_height`.
@@ -413,6 +471,17 @@ impl cassia_ledger::execution::StateReader for Store {
                 self.poison(&format!("tx index read failed: {error}"));
                 false
             })
+    }
+}
+
+/// The state tree's nodes, for execution (the next state root) and proofs. A failed or corrupt
+/// read poisons the store, as for [`StateReader`](cassia_ledger::execution::StateReader) reads.
+impl NodeReader for Store {
+    fn node(&self, hash: &Hash) -> Result<Option<Node>, TreeError> {
+        self.get::<StateNodes>(hash).map_err(|error| {
+            self.poison(&format!("state tree read failed: {error}"));
+            TreeError::Storage(error.to_string())
+        })
     }
 }
 

@@ -11,6 +11,7 @@
 //! receipts          height (u64 BE) ++ index (u32 BE)     encode(Receipt)
 //! state             state key (bytes)                     value (bytes)
 //! state_history     len (u32 BE) ++ state key ++ height   encode(Option<value>)
+//! state_nodes       node hash (32 bytes)                  encode(state_tree::Node)
 //! consensus_wal     b"replica"                            opaque bytes of the consensus core
 //! metadata          b"tip" | b"genesis" | b"schema"       encode(ChainTip) | hash | u32
 //! ```
@@ -21,6 +22,7 @@
 
 use bincode::{Decode, Encode};
 use cassia_crypto::Hash;
+use cassia_ledger::state_tree::Node;
 use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, codec};
 
 use crate::StorageError;
@@ -104,6 +106,11 @@ codec_table!(
     Metadata, "metadata", MetadataKey, ChainTip, |key| key.as_bytes().to_vec()
 );
 
+codec_table!(
+    /// The state tree's nodes by hash (content-addressed: every historical root stays readable).
+    StateNodes, "state_nodes", Hash, Node, |hash| hash.as_bytes().to_vec()
+);
+
 /// Current state: raw key to raw value (no codec: values are the ledger's bytes).
 pub const STATE: &str = "state";
 /// The consensus core's persisted state (opaque bytes).
@@ -112,7 +119,7 @@ pub const CONSENSUS_WAL: &str = "consensus_wal";
 pub const CONSENSUS_WAL_KEY: &[u8] = b"replica";
 
 /// Every column family, in creation order.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     Blocks::NAME,
     Headers::NAME,
     BlockIndex::NAME,
@@ -121,6 +128,7 @@ pub const ALL: [&str; 10] = [
     Receipts::NAME,
     STATE,
     StateHistory::NAME,
+    StateNodes::NAME,
     CONSENSUS_WAL,
     Metadata::NAME,
 ];

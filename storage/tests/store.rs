@@ -7,7 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use cassia_crypto::{Hash, Keypair};
-use cassia_ledger::execution::{BlockContext, MemoryState, execute_block, kv_key};
+use cassia_ledger::execution::{BlockContext, BlockOutcome, MemoryState, execute_block, kv_key};
+use cassia_ledger::state_tree;
 use cassia_ledger::{CommitCertificate, Parameters};
 use cassia_storage::{StorageError, Store};
 use common::{CHAIN, commit_next, genesis_hash};
@@ -49,6 +50,41 @@ fn committed_blocks_read_back_with_indexes_and_history() {
         history.windows(2).all(|w| w[0].0 < w[1].0),
         "history is in height order"
     );
+    // The version in force at each height is the last change at or before it.
+    let key7 = kv_key("crash", b"key-7");
+    let first = history[0].0;
+    assert_eq!(store.state_at(&key7, first - 1).expect("reads"), None);
+    for height in first..=5 {
+        let expected = history.iter().rev().find(|(h, _)| *h <= height).cloned();
+        assert_eq!(store.state_at(&key7, height).expect("reads"), expected);
+    }
+    assert_eq!(
+        store.state_at(&kv_key("crash", b"key-"), 5).expect("reads"),
+        None,
+        "a key that is a prefix of a written key has no versions"
+    );
+    // Every height's value (or absence) is proven by the stored tree under its state root.
+    for height in 1..=5 {
+        let root = store
+            .header(height)
+            .expect("reads")
+            .expect("stored")
+            .state_root;
+        let value = store
+            .state_at(&key7, height)
+            .expect("reads")
+            .and_then(|(_, v)| v);
+        let proof = state_tree::prove(&store, &root, &key7).expect("the tree is stored");
+        proof
+            .verify(&root, &key7, value.as_deref())
+            .unwrap_or_else(|e| panic!("proof at height {height}: {e}"));
+    }
+    for block in &blocks {
+        let receipts = store.block_receipts(block.height()).expect("reads");
+        let ids: Vec<Hash> = receipts.iter().map(|r| r.tx_id).collect();
+        let expected: Vec<Hash> = block.transactions.iter().map(|tx| tx.id()).collect();
+        assert_eq!(ids, expected, "receipts of block {}", block.height());
+    }
     drop(store);
     let reopened = Store::open(dir.path(), &genesis_hash()).expect("reopens");
     assert_eq!(reopened.tip().expect("reads"), Some(tip));
@@ -61,8 +97,14 @@ fn commits_that_do_not_extend_the_tip_are_refused() {
     let key = Keypair::from_secret([4; 32]);
     let first = commit_next(&store, &key, 1);
     let certificate = store.certificate(1).expect("reads").expect("stored");
+    let outcome_for = |block: &cassia_ledger::Block, receipts| BlockOutcome {
+        receipts,
+        changes: Default::default(),
+        state_root: block.header.state_root,
+        tree_nodes: Vec::new(),
+    };
     let error = store
-        .commit_block(&first, &certificate, &[], &Default::default())
+        .commit_block(&first, &certificate, &outcome_for(&first, vec![]))
         .expect_err("height 1 again");
     assert!(matches!(error, StorageError::InvalidCommit(_)), "{error}");
     let mut orphan = first.clone();
@@ -76,7 +118,7 @@ fn commits_that_do_not_extend_the_tip_are_refused() {
     };
     let receipts: Vec<_> = store.receipt_at(1, 0).expect("reads").into_iter().collect();
     let error = store
-        .commit_block(&orphan, &certificate, &receipts, &Default::default())
+        .commit_block(&orphan, &certificate, &outcome_for(&orphan, receipts))
         .expect_err("bad parent");
     assert!(error.to_string().contains("does not extend"), "{error}");
 }

@@ -32,6 +32,7 @@
 pub mod byzantine;
 pub mod checker;
 pub mod cluster;
+pub mod load;
 pub mod network;
 pub mod process;
 pub mod rng;

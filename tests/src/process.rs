@@ -66,6 +66,12 @@ pub struct ProcessCluster {
 impl ProcessCluster {
     /// Creates homes for `n` validators and starts them all.
     pub fn start(n: usize) -> ProcessCluster {
+        ProcessCluster::start_with(n, |config| config.to_string())
+    }
+
+    /// Like [`ProcessCluster::start`], with each node's `config.toml` rewritten by `edit`
+    /// before it starts (e.g. to lower a limit).
+    pub fn start_with(n: usize, edit: impl Fn(&str) -> String) -> ProcessCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("devnet");
         let output = Command::new(cassia_binary())
@@ -89,6 +95,9 @@ impl ProcessCluster {
         let nodes = (0..n)
             .map(|i| {
                 let home = root.join(format!("node{i}"));
+                let config_path = home.join("config.toml");
+                let config = std::fs::read_to_string(&config_path).expect("node config");
+                std::fs::write(&config_path, edit(&config)).expect("write node config");
                 let metrics = read_listen_address(&home, "[metrics]");
                 let rpc = read_listen_address(&home, "[rpc]");
                 NodeProcess {

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use cassia_tests::load::Load;
 use cassia_tests::process::ProcessCluster;
 
 /// Generous: loaded CI machines are slow, and nothing here measures speed.
@@ -73,17 +74,68 @@ fn transactions_submitted_to_any_node_commit_everywhere() {
     assert_same_commit(&cluster, &[0, 1, 2, 3], height);
 }
 
+/// Under a steady transaction load: kill -9 one validator, the other three keep committing
+/// transactions; restarted, it catches up to the same block and state root, and every
+/// transaction a surviving node acknowledged is committed and readable on it too.
 #[test]
 fn a_killed_validator_does_not_stop_the_others_and_catches_up_after_restart() {
     let mut cluster = ProcessCluster::start(4);
     cluster.wait_for_height(&[0, 1, 2, 3], 3, WAIT);
+    let (_, key) =
+        cassia_crypto::keyfile::read(&cluster.root().join("devnet/org0-admin.key"), None)
+            .expect("admin key");
+    let endpoints = [0, 1, 3]
+        .iter()
+        .map(|&i| format!("http://{}", cluster.nodes[i].rpc))
+        .collect();
+    let load = Load::start(endpoints, key, "cassia-devnet".into(), 100, 1000);
+    cluster.wait_for_height(&[0, 1, 2, 3], 6, WAIT);
     cluster.kill(2);
     let before = cluster.height(0);
-    cluster.wait_for_height(&[0, 1, 3], before + 3, WAIT);
+    let committed_before = cluster.metric(0, "cassia_committed_transactions_total");
+    cluster.wait_for_height(&[0, 1, 3], before + 5, WAIT);
+    assert!(
+        cluster.metric(0, "cassia_committed_transactions_total") > committed_before,
+        "the three survivors committed no transactions while node2 was down"
+    );
     cluster.restart(2);
+    let target = cluster.height(0) + 3;
+    cluster.wait_for_height(&[0, 1, 2, 3], target, WAIT);
+    let report = load.stop();
+    assert!(
+        report.acknowledged.len() > 50,
+        "the load was mostly refused: {report:?}"
+    );
     let target = cluster.height(0) + 2;
     cluster.wait_for_height(&[0, 1, 2, 3], target, WAIT);
     assert_same_commit(&cluster, &[0, 1, 2, 3], target);
+    assert_all_committed(&cluster, 2, &report.acknowledged);
+}
+
+/// Every transaction in `ids` has a receipt on node `i` (bounded wait).
+fn assert_all_committed(cluster: &ProcessCluster, i: usize, ids: &[cassia_crypto::Hash]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut client = cassia_api::Client::connect(&format!("http://{}", cluster.nodes[i].rpc))
+            .await
+            .expect("connect");
+        let deadline = std::time::Instant::now() + WAIT;
+        for id in ids {
+            loop {
+                match client.receipt(id).await {
+                    Ok(_) => break,
+                    Err(error) => assert!(
+                        std::time::Instant::now() < deadline,
+                        "acknowledged transaction {id} is not committed on node{i}: {error}"
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
 }
 
 #[test]

@@ -11,9 +11,330 @@ pub struct SubmitResponse {
     #[prost(bytes = "vec", tag = "1")]
     pub tx_id: ::prost::alloc::vec::Vec<u8>,
 }
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SubmitAndWaitRequest {
+    /// Canonical encoding of a SignedTransaction.
+    #[prost(bytes = "vec", tag = "1")]
+    pub signed_transaction: ::prost::alloc::vec::Vec<u8>,
+    /// Longest wait in milliseconds; 0 means the default (30 000). Capped at 120 000.
+    #[prost(uint64, tag = "2")]
+    pub wait_ms: u64,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TransactionRequest {
+    /// The transaction id (32 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub tx_id: ::prost::alloc::vec::Vec<u8>,
+}
+/// An RFC 6962 Merkle inclusion proof (see cassia-crypto's merkle module).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MerkleProof {
+    /// Index of the leaf.
+    #[prost(uint64, tag = "1")]
+    pub index: u64,
+    /// Number of leaves in the tree.
+    #[prost(uint64, tag = "2")]
+    pub tree_size: u64,
+    /// Sibling hashes from the leaf up.
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub siblings: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BlockHeader {
+    #[prost(uint64, tag = "1")]
+    pub height: u64,
+    #[prost(uint64, tag = "2")]
+    pub view: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub parent: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint64, tag = "4")]
+    pub timestamp_ms: u64,
+    /// Node key of the proposer.
+    #[prost(bytes = "vec", tag = "5")]
+    pub proposer: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "6")]
+    pub tx_root: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "7")]
+    pub receipts_root: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "8")]
+    pub state_root: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "9")]
+    pub validator_set_hash: ::prost::alloc::vec::Vec<u8>,
+    /// blake3 of `encoded`: the block hash.
+    #[prost(bytes = "vec", tag = "10")]
+    pub hash: ::prost::alloc::vec::Vec<u8>,
+    /// Canonical encoding of the header.
+    #[prost(bytes = "vec", tag = "11")]
+    pub encoded: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CommitCertificate {
+    #[prost(uint64, tag = "1")]
+    pub height: u64,
+    #[prost(uint64, tag = "2")]
+    pub view: u64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub block_hash: ::prost::alloc::vec::Vec<u8>,
+    /// Node keys of the validators that signed, sorted.
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub signers: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// Canonical encoding of the certificate (with the signatures).
+    #[prost(bytes = "vec", tag = "5")]
+    pub encoded: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Receipt {
+    #[prost(bytes = "vec", tag = "1")]
+    pub tx_id: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub height: u64,
+    /// Position in the block.
+    #[prost(uint32, tag = "3")]
+    pub index: u32,
+    /// True when the operation took effect; a failed transaction still commits (and is replay
+    /// protected) but changes nothing.
+    #[prost(bool, tag = "4")]
+    pub success: bool,
+    /// Why it failed, when it did.
+    #[prost(string, tag = "5")]
+    pub failure: ::prost::alloc::string::String,
+    /// Canonical encoding of the receipt (the Merkle leaf under receipts_root).
+    #[prost(bytes = "vec", tag = "6")]
+    pub encoded: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReceiptResponse {
+    #[prost(message, optional, tag = "1")]
+    pub receipt: ::core::option::Option<Receipt>,
+    /// Proof of `receipt.encoded` under `header.receipts_root`.
+    #[prost(message, optional, tag = "2")]
+    pub proof: ::core::option::Option<MerkleProof>,
+    #[prost(message, optional, tag = "3")]
+    pub header: ::core::option::Option<BlockHeader>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TransactionResponse {
+    /// Canonical encoding of the SignedTransaction (the Merkle leaf under tx_root).
+    #[prost(bytes = "vec", tag = "1")]
+    pub signed_transaction: ::prost::alloc::vec::Vec<u8>,
+    /// The transaction as JSON, for reading.
+    #[prost(string, tag = "2")]
+    pub json: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "3")]
+    pub height: u64,
+    #[prost(uint32, tag = "4")]
+    pub index: u32,
+    /// Proof of `signed_transaction` under `header.tx_root`.
+    #[prost(message, optional, tag = "5")]
+    pub proof: ::core::option::Option<MerkleProof>,
+    #[prost(message, optional, tag = "6")]
+    pub header: ::core::option::Option<BlockHeader>,
+    #[prost(message, optional, tag = "7")]
+    pub receipt: ::core::option::Option<Receipt>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetBlockRequest {
+    /// Leave out the transactions (ids only).
+    #[prost(bool, tag = "3")]
+    pub headers_only: bool,
+    #[prost(oneof = "get_block_request::At", tags = "1, 2")]
+    pub at: ::core::option::Option<get_block_request::At>,
+}
+/// Nested message and enum types in `GetBlockRequest`.
+pub mod get_block_request {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum At {
+        #[prost(uint64, tag = "1")]
+        Height(u64),
+        #[prost(bytes, tag = "2")]
+        Hash(::prost::alloc::vec::Vec<u8>),
+    }
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetLatestRequest {
+    #[prost(bool, tag = "1")]
+    pub headers_only: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct BlockResponse {
+    #[prost(message, optional, tag = "1")]
+    pub header: ::core::option::Option<BlockHeader>,
+    /// Transaction ids, in block order.
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub tx_ids: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// Canonical encodings of the SignedTransactions (empty when headers_only).
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub transactions: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "4")]
+    pub certificate: ::core::option::Option<CommitCertificate>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SubscribeBlocksRequest {
+    /// First height to send (0 or 1: from the first block).
+    #[prost(uint64, tag = "1")]
+    pub from_height: u64,
+    #[prost(bool, tag = "2")]
+    pub headers_only: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SubscribeEventsRequest {
+    /// First event to send: (from_height, from_index). To resume after the event (h, i), ask for
+    /// (h, i + 1).
+    #[prost(uint64, tag = "1")]
+    pub from_height: u64,
+    #[prost(uint32, tag = "2")]
+    pub from_index: u32,
+    /// Only events of this operation kind (e.g. "put", "notarize"); empty: all.
+    #[prost(string, tag = "3")]
+    pub kind: ::prost::alloc::string::String,
+    /// Only events in this namespace (puts); empty: all.
+    #[prost(string, tag = "4")]
+    pub namespace: ::prost::alloc::string::String,
+}
+/// What one committed transaction did.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Event {
+    #[prost(uint64, tag = "1")]
+    pub height: u64,
+    #[prost(uint32, tag = "2")]
+    pub index: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    pub tx_id: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub block_hash: ::prost::alloc::vec::Vec<u8>,
+    /// Operation kind: "put", "notarize".
+    #[prost(string, tag = "5")]
+    pub kind: ::prost::alloc::string::String,
+    /// The signer's account key.
+    #[prost(bytes = "vec", tag = "6")]
+    pub signer: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bool, tag = "7")]
+    pub success: bool,
+    #[prost(string, tag = "8")]
+    pub failure: ::prost::alloc::string::String,
+    /// Put: the namespace and key.
+    #[prost(string, tag = "9")]
+    pub namespace: ::prost::alloc::string::String,
+    #[prost(bytes = "vec", tag = "10")]
+    pub key: ::prost::alloc::vec::Vec<u8>,
+    /// Notarize: the digest.
+    #[prost(bytes = "vec", tag = "11")]
+    pub digest: ::prost::alloc::vec::Vec<u8>,
+}
+/// A state key: a registry entry, a notarization, or raw state key bytes.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StateKey {
+    #[prost(oneof = "state_key::Key", tags = "1, 2, 3")]
+    pub key: ::core::option::Option<state_key::Key>,
+}
+/// Nested message and enum types in `StateKey`.
+pub mod state_key {
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Key {
+        #[prost(message, tag = "1")]
+        Kv(super::NamespacedKey),
+        /// A notarized digest (32 bytes).
+        #[prost(bytes, tag = "2")]
+        Notarization(::prost::alloc::vec::Vec<u8>),
+        /// The raw state key (see cassia-ledger's execution module for the layout).
+        #[prost(bytes, tag = "3")]
+        Raw(::prost::alloc::vec::Vec<u8>),
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct NamespacedKey {
+    #[prost(string, tag = "1")]
+    pub namespace: ::prost::alloc::string::String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub key: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueryRequest {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<StateKey>,
+    /// The state after this height; unset: the latest.
+    #[prost(uint64, optional, tag = "2")]
+    pub height: ::core::option::Option<u64>,
+}
+/// A sparse Merkle proof (see cassia-ledger's state_tree module for how to verify one).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StateProof {
+    /// Sibling hashes from the root down.
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub siblings: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// The leaf met at the end of the key's path, if any: its key hash and value hash.
+    #[prost(bytes = "vec", tag = "2")]
+    pub terminal_key_hash: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "3")]
+    pub terminal_value_hash: ::prost::alloc::vec::Vec<u8>,
+    /// Canonical encoding of the proof.
+    #[prost(bytes = "vec", tag = "4")]
+    pub encoded: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct QueryResponse {
+    #[prost(bool, tag = "1")]
+    pub found: bool,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: ::prost::alloc::vec::Vec<u8>,
+    /// The height whose state was read.
+    #[prost(uint64, tag = "3")]
+    pub height: u64,
+    /// The height that last set (or deleted) the key, at or before `height`; 0 if never.
+    #[prost(uint64, tag = "4")]
+    pub modified_height: u64,
+    /// Proof of the value (or of its absence) under `header.state_root`.
+    #[prost(message, optional, tag = "5")]
+    pub proof: ::core::option::Option<StateProof>,
+    #[prost(message, optional, tag = "6")]
+    pub header: ::core::option::Option<BlockHeader>,
+    /// The raw state key read.
+    #[prost(bytes = "vec", tag = "7")]
+    pub raw_key: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct HistoryRequest {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<StateKey>,
+    /// First height to include.
+    #[prost(uint64, tag = "2")]
+    pub from_height: u64,
+    /// Most versions to return; 0 means 100. Capped at 1000.
+    #[prost(uint32, tag = "3")]
+    pub limit: u32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct KeyVersion {
+    #[prost(uint64, tag = "1")]
+    pub height: u64,
+    /// False when the key was deleted at this height.
+    #[prost(bool, tag = "2")]
+    pub present: bool,
+    #[prost(bytes = "vec", tag = "3")]
+    pub value: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct HistoryResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub versions: ::prost::alloc::vec::Vec<KeyVersion>,
+    /// Where the next page starts; 0 when there is none.
+    #[prost(uint64, tag = "2")]
+    pub next_from_height: u64,
+}
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StatusRequest {}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Validator {
+    #[prost(string, tag = "1")]
+    pub name: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub organization: ::prost::alloc::string::String,
+    #[prost(bytes = "vec", tag = "3")]
+    pub node_key: ::prost::alloc::vec::Vec<u8>,
+    #[prost(string, tag = "4")]
+    pub p2p_address: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct StatusResponse {
     #[prost(string, tag = "1")]
     pub chain_id: ::prost::alloc::string::String,
@@ -38,6 +359,21 @@ pub struct StatusResponse {
     /// Validators' node keys (hex), in rotation order.
     #[prost(string, repeated, tag = "8")]
     pub validators: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Node key (hex) of the leader of the current view at the next height.
+    #[prost(string, tag = "9")]
+    pub leader: ::prost::alloc::string::String,
+    /// The validator set in force, in rotation order.
+    #[prost(message, repeated, tag = "10")]
+    pub validator_set: ::prost::alloc::vec::Vec<Validator>,
+    /// The genesis hash (32 bytes).
+    #[prost(bytes = "vec", tag = "11")]
+    pub genesis_hash: ::prost::alloc::vec::Vec<u8>,
+    /// PeerIds of the connected member peers.
+    #[prost(string, repeated, tag = "12")]
+    pub peers: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// This node's key (hex).
+    #[prost(string, tag = "13")]
+    pub node_key: ::prost::alloc::string::String,
 }
 /// Generated client implementations.
 pub mod transaction_service_client {
@@ -50,7 +386,7 @@ pub mod transaction_service_client {
     )]
     use tonic::codegen::*;
     use tonic::codegen::http::Uri;
-    /// Submitting transactions.
+    /// Submitting and reading transactions.
     #[derive(Debug, Clone)]
     pub struct TransactionServiceClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -153,6 +489,86 @@ pub mod transaction_service_client {
                 .insert(GrpcMethod::new("cassia.v1.TransactionService", "Submit"));
             self.inner.unary(req, path, codec).await
         }
+        /// Submits, then waits until the transaction commits and returns its receipt. Waits at most
+        /// wait_ms (default 30 s, at most 120 s) and the call's own deadline; then DEADLINE_EXCEEDED.
+        pub async fn submit_and_wait(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SubmitAndWaitRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ReceiptResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.TransactionService/SubmitAndWait",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cassia.v1.TransactionService", "SubmitAndWait"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// A committed transaction with its inclusion proof against its block's tx_root.
+        pub async fn get_transaction(
+            &mut self,
+            request: impl tonic::IntoRequest<super::TransactionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TransactionResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.TransactionService/GetTransaction",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("cassia.v1.TransactionService", "GetTransaction"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
+        /// A committed transaction's receipt with its inclusion proof against receipts_root.
+        pub async fn get_receipt(
+            &mut self,
+            request: impl tonic::IntoRequest<super::TransactionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ReceiptResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.TransactionService/GetReceipt",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.TransactionService", "GetReceipt"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -173,8 +589,27 @@ pub mod transaction_service_server {
             &self,
             request: tonic::Request<super::SubmitRequest>,
         ) -> std::result::Result<tonic::Response<super::SubmitResponse>, tonic::Status>;
+        /// Submits, then waits until the transaction commits and returns its receipt. Waits at most
+        /// wait_ms (default 30 s, at most 120 s) and the call's own deadline; then DEADLINE_EXCEEDED.
+        async fn submit_and_wait(
+            &self,
+            request: tonic::Request<super::SubmitAndWaitRequest>,
+        ) -> std::result::Result<tonic::Response<super::ReceiptResponse>, tonic::Status>;
+        /// A committed transaction with its inclusion proof against its block's tx_root.
+        async fn get_transaction(
+            &self,
+            request: tonic::Request<super::TransactionRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::TransactionResponse>,
+            tonic::Status,
+        >;
+        /// A committed transaction's receipt with its inclusion proof against receipts_root.
+        async fn get_receipt(
+            &self,
+            request: tonic::Request<super::TransactionRequest>,
+        ) -> std::result::Result<tonic::Response<super::ReceiptResponse>, tonic::Status>;
     }
-    /// Submitting transactions.
+    /// Submitting and reading transactions.
     #[derive(Debug)]
     pub struct TransactionServiceServer<T> {
         inner: Arc<T>,
@@ -296,6 +731,144 @@ pub mod transaction_service_server {
                     };
                     Box::pin(fut)
                 }
+                "/cassia.v1.TransactionService/SubmitAndWait" => {
+                    #[allow(non_camel_case_types)]
+                    struct SubmitAndWaitSvc<T: TransactionService>(pub Arc<T>);
+                    impl<
+                        T: TransactionService,
+                    > tonic::server::UnaryService<super::SubmitAndWaitRequest>
+                    for SubmitAndWaitSvc<T> {
+                        type Response = super::ReceiptResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SubmitAndWaitRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as TransactionService>::submit_and_wait(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SubmitAndWaitSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.TransactionService/GetTransaction" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetTransactionSvc<T: TransactionService>(pub Arc<T>);
+                    impl<
+                        T: TransactionService,
+                    > tonic::server::UnaryService<super::TransactionRequest>
+                    for GetTransactionSvc<T> {
+                        type Response = super::TransactionResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::TransactionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as TransactionService>::get_transaction(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetTransactionSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.TransactionService/GetReceipt" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetReceiptSvc<T: TransactionService>(pub Arc<T>);
+                    impl<
+                        T: TransactionService,
+                    > tonic::server::UnaryService<super::TransactionRequest>
+                    for GetReceiptSvc<T> {
+                        type Response = super::ReceiptResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::TransactionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as TransactionService>::get_receipt(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetReceiptSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -333,6 +906,922 @@ pub mod transaction_service_server {
     /// Generated gRPC service name
     pub const SERVICE_NAME: &str = "cassia.v1.TransactionService";
     impl<T> tonic::server::NamedService for TransactionServiceServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+}
+/// Generated client implementations.
+pub mod block_service_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
+    /// Reading blocks and following the chain.
+    #[derive(Debug, Clone)]
+    pub struct BlockServiceClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl BlockServiceClient<tonic::transport::Channel> {
+        /// Attempt to create a new client by connecting to a given endpoint.
+        pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
+        where
+            D: TryInto<tonic::transport::Endpoint>,
+            D::Error: Into<StdError>,
+        {
+            let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
+            Ok(Self::new(conn))
+        }
+    }
+    impl<T> BlockServiceClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> BlockServiceClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            BlockServiceClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        /// A block by height or hash, with its commit certificate.
+        pub async fn get_block(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetBlockRequest>,
+        ) -> std::result::Result<tonic::Response<super::BlockResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.BlockService/GetBlock",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.BlockService", "GetBlock"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// The last committed block, with its commit certificate.
+        pub async fn get_latest(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetLatestRequest>,
+        ) -> std::result::Result<tonic::Response<super::BlockResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.BlockService/GetLatest",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.BlockService", "GetLatest"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Every block from from_height on: history first, then new blocks as they commit, in order,
+        /// with no gaps and no duplicates. A subscriber that stops reading is told
+        /// (RESOURCE_EXHAUSTED, naming the height to resume from) and dropped.
+        pub async fn subscribe_blocks(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SubscribeBlocksRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::BlockResponse>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.BlockService/SubscribeBlocks",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.BlockService", "SubscribeBlocks"));
+            self.inner.server_streaming(req, path, codec).await
+        }
+        /// Every transaction's event from (from_height, from_index) on, same guarantees.
+        pub async fn subscribe_events(
+            &mut self,
+            request: impl tonic::IntoRequest<super::SubscribeEventsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<tonic::codec::Streaming<super::Event>>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.BlockService/SubscribeEvents",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.BlockService", "SubscribeEvents"));
+            self.inner.server_streaming(req, path, codec).await
+        }
+    }
+}
+/// Generated server implementations.
+pub mod block_service_server {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    /// Generated trait containing gRPC methods that should be implemented for use with BlockServiceServer.
+    #[async_trait]
+    pub trait BlockService: std::marker::Send + std::marker::Sync + 'static {
+        /// A block by height or hash, with its commit certificate.
+        async fn get_block(
+            &self,
+            request: tonic::Request<super::GetBlockRequest>,
+        ) -> std::result::Result<tonic::Response<super::BlockResponse>, tonic::Status>;
+        /// The last committed block, with its commit certificate.
+        async fn get_latest(
+            &self,
+            request: tonic::Request<super::GetLatestRequest>,
+        ) -> std::result::Result<tonic::Response<super::BlockResponse>, tonic::Status>;
+        /// Server streaming response type for the SubscribeBlocks method.
+        type SubscribeBlocksStream: tonic::codegen::tokio_stream::Stream<
+                Item = std::result::Result<super::BlockResponse, tonic::Status>,
+            >
+            + std::marker::Send
+            + 'static;
+        /// Every block from from_height on: history first, then new blocks as they commit, in order,
+        /// with no gaps and no duplicates. A subscriber that stops reading is told
+        /// (RESOURCE_EXHAUSTED, naming the height to resume from) and dropped.
+        async fn subscribe_blocks(
+            &self,
+            request: tonic::Request<super::SubscribeBlocksRequest>,
+        ) -> std::result::Result<
+            tonic::Response<Self::SubscribeBlocksStream>,
+            tonic::Status,
+        >;
+        /// Server streaming response type for the SubscribeEvents method.
+        type SubscribeEventsStream: tonic::codegen::tokio_stream::Stream<
+                Item = std::result::Result<super::Event, tonic::Status>,
+            >
+            + std::marker::Send
+            + 'static;
+        /// Every transaction's event from (from_height, from_index) on, same guarantees.
+        async fn subscribe_events(
+            &self,
+            request: tonic::Request<super::SubscribeEventsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<Self::SubscribeEventsStream>,
+            tonic::Status,
+        >;
+    }
+    /// Reading blocks and following the chain.
+    #[derive(Debug)]
+    pub struct BlockServiceServer<T> {
+        inner: Arc<T>,
+        accept_compression_encodings: EnabledCompressionEncodings,
+        send_compression_encodings: EnabledCompressionEncodings,
+        max_decoding_message_size: Option<usize>,
+        max_encoding_message_size: Option<usize>,
+    }
+    impl<T> BlockServiceServer<T> {
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(Arc::new(inner))
+        }
+        pub fn from_arc(inner: Arc<T>) -> Self {
+            Self {
+                inner,
+                accept_compression_encodings: Default::default(),
+                send_compression_encodings: Default::default(),
+                max_decoding_message_size: None,
+                max_encoding_message_size: None,
+            }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
+        where
+            F: tonic::service::Interceptor,
+        {
+            InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Enable decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.accept_compression_encodings.enable(encoding);
+            self
+        }
+        /// Compress responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.send_compression_encodings.enable(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.max_decoding_message_size = Some(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.max_encoding_message_size = Some(limit);
+            self
+        }
+    }
+    impl<T, B> tonic::codegen::Service<http::Request<B>> for BlockServiceServer<T>
+    where
+        T: BlockService,
+        B: Body + std::marker::Send + 'static,
+        B::Error: Into<StdError> + std::marker::Send + 'static,
+    {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            _cx: &mut Context<'_>,
+        ) -> Poll<std::result::Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            match req.uri().path() {
+                "/cassia.v1.BlockService/GetBlock" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetBlockSvc<T: BlockService>(pub Arc<T>);
+                    impl<
+                        T: BlockService,
+                    > tonic::server::UnaryService<super::GetBlockRequest>
+                    for GetBlockSvc<T> {
+                        type Response = super::BlockResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetBlockRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as BlockService>::get_block(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetBlockSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.BlockService/GetLatest" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetLatestSvc<T: BlockService>(pub Arc<T>);
+                    impl<
+                        T: BlockService,
+                    > tonic::server::UnaryService<super::GetLatestRequest>
+                    for GetLatestSvc<T> {
+                        type Response = super::BlockResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetLatestRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as BlockService>::get_latest(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetLatestSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.BlockService/SubscribeBlocks" => {
+                    #[allow(non_camel_case_types)]
+                    struct SubscribeBlocksSvc<T: BlockService>(pub Arc<T>);
+                    impl<
+                        T: BlockService,
+                    > tonic::server::ServerStreamingService<
+                        super::SubscribeBlocksRequest,
+                    > for SubscribeBlocksSvc<T> {
+                        type Response = super::BlockResponse;
+                        type ResponseStream = T::SubscribeBlocksStream;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SubscribeBlocksRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as BlockService>::subscribe_blocks(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SubscribeBlocksSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.server_streaming(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.BlockService/SubscribeEvents" => {
+                    #[allow(non_camel_case_types)]
+                    struct SubscribeEventsSvc<T: BlockService>(pub Arc<T>);
+                    impl<
+                        T: BlockService,
+                    > tonic::server::ServerStreamingService<
+                        super::SubscribeEventsRequest,
+                    > for SubscribeEventsSvc<T> {
+                        type Response = super::Event;
+                        type ResponseStream = T::SubscribeEventsStream;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::ResponseStream>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::SubscribeEventsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as BlockService>::subscribe_events(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = SubscribeEventsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.server_streaming(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
+            }
+        }
+    }
+    impl<T> Clone for BlockServiceServer<T> {
+        fn clone(&self) -> Self {
+            let inner = self.inner.clone();
+            Self {
+                inner,
+                accept_compression_encodings: self.accept_compression_encodings,
+                send_compression_encodings: self.send_compression_encodings,
+                max_decoding_message_size: self.max_decoding_message_size,
+                max_encoding_message_size: self.max_encoding_message_size,
+            }
+        }
+    }
+    /// Generated gRPC service name
+    pub const SERVICE_NAME: &str = "cassia.v1.BlockService";
+    impl<T> tonic::server::NamedService for BlockServiceServer<T> {
+        const NAME: &'static str = SERVICE_NAME;
+    }
+}
+/// Generated client implementations.
+pub mod state_service_client {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    use tonic::codegen::http::Uri;
+    /// Reading state.
+    #[derive(Debug, Clone)]
+    pub struct StateServiceClient<T> {
+        inner: tonic::client::Grpc<T>,
+    }
+    impl StateServiceClient<tonic::transport::Channel> {
+        /// Attempt to create a new client by connecting to a given endpoint.
+        pub async fn connect<D>(dst: D) -> Result<Self, tonic::transport::Error>
+        where
+            D: TryInto<tonic::transport::Endpoint>,
+            D::Error: Into<StdError>,
+        {
+            let conn = tonic::transport::Endpoint::new(dst)?.connect().await?;
+            Ok(Self::new(conn))
+        }
+    }
+    impl<T> StateServiceClient<T>
+    where
+        T: tonic::client::GrpcService<tonic::body::Body>,
+        T::Error: Into<StdError>,
+        T::ResponseBody: Body<Data = Bytes> + std::marker::Send + 'static,
+        <T::ResponseBody as Body>::Error: Into<StdError> + std::marker::Send,
+    {
+        pub fn new(inner: T) -> Self {
+            let inner = tonic::client::Grpc::new(inner);
+            Self { inner }
+        }
+        pub fn with_origin(inner: T, origin: Uri) -> Self {
+            let inner = tonic::client::Grpc::with_origin(inner, origin);
+            Self { inner }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> StateServiceClient<InterceptedService<T, F>>
+        where
+            F: tonic::service::Interceptor,
+            T::ResponseBody: Default,
+            T: tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<
+                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                >,
+            >,
+            <T as tonic::codegen::Service<
+                http::Request<tonic::body::Body>,
+            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+        {
+            StateServiceClient::new(InterceptedService::new(inner, interceptor))
+        }
+        /// Compress requests with the given encoding.
+        ///
+        /// This requires the server to support it otherwise it might respond with an
+        /// error.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.send_compressed(encoding);
+            self
+        }
+        /// Enable decompressing responses.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.inner = self.inner.accept_compressed(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_decoding_message_size(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.inner = self.inner.max_encoding_message_size(limit);
+            self
+        }
+        /// The value of a key after a given height, with a proof against that height's state_root.
+        pub async fn query(
+            &mut self,
+            request: impl tonic::IntoRequest<super::QueryRequest>,
+        ) -> std::result::Result<tonic::Response<super::QueryResponse>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.StateService/Query",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.StateService", "Query"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// Every change of a key, oldest first, paged.
+        pub async fn history(
+            &mut self,
+            request: impl tonic::IntoRequest<super::HistoryRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::HistoryResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.StateService/History",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.StateService", "History"));
+            self.inner.unary(req, path, codec).await
+        }
+    }
+}
+/// Generated server implementations.
+pub mod state_service_server {
+    #![allow(
+        unused_variables,
+        dead_code,
+        missing_docs,
+        clippy::wildcard_imports,
+        clippy::let_unit_value,
+    )]
+    use tonic::codegen::*;
+    /// Generated trait containing gRPC methods that should be implemented for use with StateServiceServer.
+    #[async_trait]
+    pub trait StateService: std::marker::Send + std::marker::Sync + 'static {
+        /// The value of a key after a given height, with a proof against that height's state_root.
+        async fn query(
+            &self,
+            request: tonic::Request<super::QueryRequest>,
+        ) -> std::result::Result<tonic::Response<super::QueryResponse>, tonic::Status>;
+        /// Every change of a key, oldest first, paged.
+        async fn history(
+            &self,
+            request: tonic::Request<super::HistoryRequest>,
+        ) -> std::result::Result<tonic::Response<super::HistoryResponse>, tonic::Status>;
+    }
+    /// Reading state.
+    #[derive(Debug)]
+    pub struct StateServiceServer<T> {
+        inner: Arc<T>,
+        accept_compression_encodings: EnabledCompressionEncodings,
+        send_compression_encodings: EnabledCompressionEncodings,
+        max_decoding_message_size: Option<usize>,
+        max_encoding_message_size: Option<usize>,
+    }
+    impl<T> StateServiceServer<T> {
+        pub fn new(inner: T) -> Self {
+            Self::from_arc(Arc::new(inner))
+        }
+        pub fn from_arc(inner: Arc<T>) -> Self {
+            Self {
+                inner,
+                accept_compression_encodings: Default::default(),
+                send_compression_encodings: Default::default(),
+                max_decoding_message_size: None,
+                max_encoding_message_size: None,
+            }
+        }
+        pub fn with_interceptor<F>(
+            inner: T,
+            interceptor: F,
+        ) -> InterceptedService<Self, F>
+        where
+            F: tonic::service::Interceptor,
+        {
+            InterceptedService::new(Self::new(inner), interceptor)
+        }
+        /// Enable decompressing requests with the given encoding.
+        #[must_use]
+        pub fn accept_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.accept_compression_encodings.enable(encoding);
+            self
+        }
+        /// Compress responses with the given encoding, if the client supports it.
+        #[must_use]
+        pub fn send_compressed(mut self, encoding: CompressionEncoding) -> Self {
+            self.send_compression_encodings.enable(encoding);
+            self
+        }
+        /// Limits the maximum size of a decoded message.
+        ///
+        /// Default: `4MB`
+        #[must_use]
+        pub fn max_decoding_message_size(mut self, limit: usize) -> Self {
+            self.max_decoding_message_size = Some(limit);
+            self
+        }
+        /// Limits the maximum size of an encoded message.
+        ///
+        /// Default: `usize::MAX`
+        #[must_use]
+        pub fn max_encoding_message_size(mut self, limit: usize) -> Self {
+            self.max_encoding_message_size = Some(limit);
+            self
+        }
+    }
+    impl<T, B> tonic::codegen::Service<http::Request<B>> for StateServiceServer<T>
+    where
+        T: StateService,
+        B: Body + std::marker::Send + 'static,
+        B::Error: Into<StdError> + std::marker::Send + 'static,
+    {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = BoxFuture<Self::Response, Self::Error>;
+        fn poll_ready(
+            &mut self,
+            _cx: &mut Context<'_>,
+        ) -> Poll<std::result::Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            match req.uri().path() {
+                "/cassia.v1.StateService/Query" => {
+                    #[allow(non_camel_case_types)]
+                    struct QuerySvc<T: StateService>(pub Arc<T>);
+                    impl<
+                        T: StateService,
+                    > tonic::server::UnaryService<super::QueryRequest> for QuerySvc<T> {
+                        type Response = super::QueryResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::QueryRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as StateService>::query(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = QuerySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.StateService/History" => {
+                    #[allow(non_camel_case_types)]
+                    struct HistorySvc<T: StateService>(pub Arc<T>);
+                    impl<
+                        T: StateService,
+                    > tonic::server::UnaryService<super::HistoryRequest>
+                    for HistorySvc<T> {
+                        type Response = super::HistoryResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::HistoryRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as StateService>::history(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = HistorySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                _ => {
+                    Box::pin(async move {
+                        let mut response = http::Response::new(
+                            tonic::body::Body::default(),
+                        );
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(
+                                tonic::Status::GRPC_STATUS,
+                                (tonic::Code::Unimplemented as i32).into(),
+                            );
+                        headers
+                            .insert(
+                                http::header::CONTENT_TYPE,
+                                tonic::metadata::GRPC_CONTENT_TYPE,
+                            );
+                        Ok(response)
+                    })
+                }
+            }
+        }
+    }
+    impl<T> Clone for StateServiceServer<T> {
+        fn clone(&self) -> Self {
+            let inner = self.inner.clone();
+            Self {
+                inner,
+                accept_compression_encodings: self.accept_compression_encodings,
+                send_compression_encodings: self.send_compression_encodings,
+                max_decoding_message_size: self.max_decoding_message_size,
+                max_encoding_message_size: self.max_encoding_message_size,
+            }
+        }
+    }
+    /// Generated gRPC service name
+    pub const SERVICE_NAME: &str = "cassia.v1.StateService";
+    impl<T> tonic::server::NamedService for StateServiceServer<T> {
         const NAME: &'static str = SERVICE_NAME;
     }
 }

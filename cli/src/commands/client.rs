@@ -1,4 +1,5 @@
-//! Client commands: `cassia status` and `cassia tx ...`, over gRPC (`--endpoint`).
+//! Client commands: `cassia status` and `cassia tx ...`, over gRPC (`--endpoint`). Reading
+//! commands (`query`, `watch`) are in [`super::read`].
 
 use std::path::PathBuf;
 
@@ -15,10 +16,11 @@ use crate::files::{self, PassphraseArgs};
 pub struct EndpointArgs {
     /// gRPC endpoint of a node.
     #[arg(long, default_value = "http://127.0.0.1:7200", global = true)]
-    endpoint: String,
+    pub endpoint: String,
 }
 
-fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+/// Runs `future` on a single-threaded runtime.
+pub fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -46,6 +48,8 @@ impl Status {
             println!("block hash:  {}", status.block_hash);
             println!("state root:  {}", status.state_root);
             println!("view:        {}", status.view);
+            println!("leader:      {}", status.leader);
+            println!("node key:    {}", status.node_key);
             println!("peers:       {}", status.connected_peers);
             println!("validators:  {}", status.validators.len());
             println!("version:     {}", status.version);
@@ -67,6 +71,12 @@ pub struct Tx {
     /// Blocks from the current height the transaction stays valid.
     #[arg(long, default_value_t = 100, global = true)]
     ttl: u64,
+    /// Wait until the transaction commits and print its receipt.
+    #[arg(long, global = true)]
+    wait: bool,
+    /// Longest wait with --wait, seconds.
+    #[arg(long, default_value_t = 30, global = true, value_name = "SECONDS")]
+    wait_secs: u64,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
@@ -151,8 +161,16 @@ impl Tx {
                 op,
             }
             .sign(&key);
-            let id = client.submit(&tx).await?;
-            println!("{id}");
+            if !self.wait {
+                println!("{}", client.submit(&tx).await?);
+                return Ok(());
+            }
+            let wait = std::time::Duration::from_secs(self.wait_secs);
+            let committed = client.submit_and_wait(&tx, wait).await?;
+            super::read::print_receipt(&committed);
+            if let Some(failure) = &committed.receipt.failure {
+                anyhow::bail!("transaction committed but failed: {failure}");
+            }
             Ok(())
         })
     }

@@ -40,6 +40,7 @@ pub struct Devnet {
 struct Home {
     dir: PathBuf,
     metrics: SocketAddr,
+    rpc: SocketAddr,
     p2p: String,
 }
 
@@ -104,7 +105,6 @@ impl Devnet {
         }
         genesis.verify()?;
         files::write_genesis(&self.home.join("genesis.json"), &genesis)?;
-        let mut homes = Vec::new();
         for (i, key) in nodes.iter().enumerate() {
             let dir = self.home.join(format!("node{i}"));
             let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
@@ -116,14 +116,13 @@ impl Devnet {
                 &admins[i],
                 None,
             )?;
-            homes.push(Home { dir, metrics, p2p });
         }
         println!(
             "created {} validator homes in {}",
-            homes.len(),
+            self.nodes,
             self.home.display()
         );
-        Ok(homes)
+        existing_homes(&self.home)
     }
 }
 
@@ -168,6 +167,7 @@ fn existing_homes(root: &Path) -> Result<Vec<Home>> {
         homes.push(Home {
             dir,
             metrics: config.metrics_listen,
+            rpc: config.rpc_listen,
             p2p: config.p2p_listen,
         });
     }
@@ -196,9 +196,10 @@ fn run_nodes(homes: &[Home]) -> Result<()> {
             .spawn()
             .with_context(|| format!("starting the node in {}", home.dir.display()))?;
         println!(
-            "{}: p2p {}  metrics http://{}/metrics  log {}",
+            "{}: p2p {}  grpc http://{}  metrics http://{}/metrics  log {}",
             home.dir.display(),
             home.p2p,
+            home.rpc,
             home.metrics,
             home.dir.join("node.log").display()
         );

@@ -6,6 +6,7 @@ mod genesis;
 mod init;
 mod keygen;
 mod node;
+mod read;
 
 use anyhow::Result;
 
@@ -27,6 +28,10 @@ pub enum Command {
     Status(client::Status),
     /// Sign a transaction locally and submit it (gRPC).
     Tx(client::Tx),
+    /// Read blocks, transactions, receipts and state, with proofs checked (gRPC).
+    Query(read::Query),
+    /// Follow committed blocks or events from a height (gRPC).
+    Watch(read::Watch),
 }
 
 impl Command {
@@ -40,6 +45,8 @@ impl Command {
             Command::Devnet(command) => command.execute(),
             Command::Status(command) => command.execute(),
             Command::Tx(command) => command.execute(),
+            Command::Query(command) => command.execute(),
+            Command::Watch(command) => command.execute(),
         }
     }
 }

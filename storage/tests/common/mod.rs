@@ -76,7 +76,7 @@ pub fn commit_next(store: &Store, key: &Keypair, count: u64) -> Block {
         }],
     };
     store
-        .commit_block(&block, &certificate, &outcome.receipts, &outcome.changes)
+        .commit_block(&block, &certificate, &outcome)
         .expect("commit");
     block
 }

@@ -1,5 +1,6 @@
-//! Regenerates `api/src/generated/cassia.v1.rs` from `api/proto/`, or with `--check` fails if
-//! the checked-in code is stale. Kept outside the workspace so its build-time crates never
+//! Regenerates `api/src/generated/cassia.v1.rs` (code) and `cassia.v1.bin` (the encoded file
+//! descriptor set that gRPC server reflection serves) from `api/proto/`, or with `--check` fails
+//! if either checked-in file is stale. Kept outside the workspace so its build-time crates never
 //! change the features of RocksDB's build dependencies (which would rebuild RocksDB).
 //!
 //! ```sh
@@ -14,6 +15,7 @@ fn main() {
     let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../api");
     let descriptors = protox::compile(["cassia/v1/cassia.proto"], [api.join("proto")])
         .expect("the .proto compiles");
+    let descriptor_bytes = prost::Message::encode_to_vec(&descriptors);
     let out = std::env::temp_dir().join(format!("cassia-protogen-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("temp dir");
     tonic_prost_build::configure()
@@ -22,21 +24,30 @@ fn main() {
         .out_dir(&out)
         .compile_fds(descriptors)
         .expect("code generation");
-    let fresh = std::fs::read_to_string(out.join("cassia.v1.rs")).expect("generated file");
+    let code = std::fs::read(out.join("cassia.v1.rs")).expect("generated file");
     let _ = std::fs::remove_dir_all(&out);
-    let target = api.join("src/generated/cassia.v1.rs");
-    if check {
-        let current = std::fs::read_to_string(&target).expect("checked-in generated code");
-        if current != fresh {
-            eprintln!(
-                "{} is stale: run cargo run --manifest-path tools/protogen/Cargo.toml",
-                target.display()
-            );
-            std::process::exit(1);
+    let generated = api.join("src/generated");
+    let outputs = [("cassia.v1.rs", code), ("cassia.v1.bin", descriptor_bytes)];
+    let mut stale = false;
+    for (name, fresh) in outputs {
+        let target = generated.join(name);
+        if check {
+            if std::fs::read(&target).ok().as_deref() != Some(fresh.as_slice()) {
+                eprintln!(
+                    "{} is stale: run cargo run --manifest-path tools/protogen/Cargo.toml",
+                    target.display()
+                );
+                stale = true;
+            }
+        } else {
+            std::fs::write(&target, fresh).expect("write generated file");
+            println!("wrote {}", target.display());
         }
+    }
+    if stale {
+        std::process::exit(1);
+    }
+    if check {
         println!("generated code is current");
-    } else {
-        std::fs::write(&target, fresh).expect("write generated code");
-        println!("wrote {}", target.display());
     }
 }

@@ -1,19 +1,34 @@
 //! The gRPC server integrators use (package `cassia.v1`, defined in `cassia-api`).
 //!
+//! One [`Api`] value serves the four services, each in its own file: `transactions` (submit,
+//! wait, read with proofs), `blocks` (read, subscribe), `state` (query with proof, history) and
+//! `status`. Reads go straight to the RocksDB store (shared with the engine, which commits each
+//! block in one atomic batch); writes go to the runtime as [`NodeCommand`]s; waiting for commits
+//! uses the runtime's [`Head`](crate::head::Head) channel. The standard health service and
+//! server reflection are served alongside, so grpcurl or grpcio can call every method with no
+//! Cassia code.
+//!
 //! Requests are size-capped ([`MAX_REQUEST_BYTES`]) and decoded with the ledger's bounded
 //! codec, so malformed or oversized input gets an error status, never a crash. Every
 //! [`Rejection`] maps to one status code (see [`status_of`]) with a message naming the reason.
 
+mod blocks;
+mod state;
+mod status;
+mod transactions;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use cassia_api::pb;
-use cassia_ledger::{Genesis, Rejection, SignedTransaction, codec};
-use tokio::sync::{mpsc, oneshot};
-use tonic::{Request, Response, Status};
+use cassia_crypto::PublicKey;
+use cassia_ledger::{Genesis, Rejection};
+use cassia_storage::{StorageError, Store};
+use tokio::sync::{Semaphore, mpsc};
+use tonic::Status;
 
-use crate::metrics::Metrics;
+use crate::head::HeadReceiver;
 use crate::runtime::NodeCommand;
 
 /// Largest gRPC request accepted, bytes (a transaction is capped far below this).
@@ -33,62 +48,54 @@ pub fn status_of(rejection: &Rejection) -> Status {
     }
 }
 
-/// Serves both services.
+/// A store read failed: the node cannot answer (its operator sees the same error in the log).
+fn storage_status(error: &StorageError) -> Status {
+    tracing::error!(%error, "gRPC read failed");
+    Status::internal(format!("the node could not read its store: {error}"))
+}
+
+/// Subscription limits.
+#[derive(Clone, Copy, Debug)]
+pub struct SubscriptionLimits {
+    /// Most concurrent streams.
+    pub max_subscribers: usize,
+    /// How long a stream may sit unread, with more to send, before it is dropped.
+    pub idle_timeout: Duration,
+}
+
+/// What the services share.
 #[derive(Clone)]
-struct Api {
+pub struct Api {
     commands: mpsc::Sender<NodeCommand>,
-    metrics: Arc<Metrics>,
+    store: Arc<Store>,
     genesis: Arc<Genesis>,
+    head: HeadReceiver,
+    node_key: PublicKey,
+    subscribers: Arc<Semaphore>,
+    max_subscribers: usize,
+    idle_timeout: Duration,
 }
 
-#[tonic::async_trait]
-impl pb::transaction_service_server::TransactionService for Api {
-    async fn submit(
-        &self,
-        request: Request<pb::SubmitRequest>,
-    ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let bytes = request.into_inner().signed_transaction;
-        let tx: SignedTransaction = codec::decode(&bytes).map_err(|e| {
-            Status::invalid_argument(format!("signed_transaction does not decode: {e}"))
-        })?;
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(NodeCommand::Submit(tx, reply))
-            .await
-            .map_err(|_| Status::unavailable("the node is shutting down"))?;
-        let id = answer
-            .await
-            .map_err(|_| Status::unavailable("the node is shutting down"))?
-            .map_err(|rejection| status_of(&rejection))?;
-        Ok(Response::new(pb::SubmitResponse {
-            tx_id: id.as_bytes().to_vec(),
-        }))
-    }
-}
-
-#[tonic::async_trait]
-impl pb::node_service_server::NodeService for Api {
-    async fn status(
-        &self,
-        _: Request<pb::StatusRequest>,
-    ) -> Result<Response<pb::StatusResponse>, Status> {
-        let (height, block_hash, state_root) = self.metrics.tip();
-        Ok(Response::new(pb::StatusResponse {
-            chain_id: self.genesis.chain_id.clone(),
-            height,
-            block_hash: block_hash.as_bytes().to_vec(),
-            state_root: state_root.as_bytes().to_vec(),
-            view: self.metrics.view.load(Ordering::Relaxed),
-            connected_peers: u32::try_from(self.metrics.peers.load(Ordering::Relaxed))
-                .unwrap_or(u32::MAX),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            validators: self
-                .genesis
-                .validators
-                .iter()
-                .map(|v| v.node_key.to_hex())
-                .collect(),
-        }))
+impl Api {
+    /// The services' shared state.
+    pub fn new(
+        commands: mpsc::Sender<NodeCommand>,
+        store: Arc<Store>,
+        genesis: Arc<Genesis>,
+        head: HeadReceiver,
+        node_key: PublicKey,
+        limits: SubscriptionLimits,
+    ) -> Api {
+        Api {
+            commands,
+            store,
+            genesis,
+            head,
+            node_key,
+            subscribers: Arc::new(Semaphore::new(limits.max_subscribers)),
+            max_subscribers: limits.max_subscribers,
+            idle_timeout: limits.idle_timeout,
+        }
     }
 }
 
@@ -96,26 +103,51 @@ impl pb::node_service_server::NodeService for Api {
 /// Returns the bound address.
 pub async fn serve(
     address: SocketAddr,
-    commands: mpsc::Sender<NodeCommand>,
-    metrics: Arc<Metrics>,
-    genesis: Arc<Genesis>,
+    api: Api,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
-    let api = Api {
-        commands,
-        metrics,
-        genesis,
-    };
     let transactions = pb::transaction_service_server::TransactionServiceServer::new(api.clone())
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let blocks = pb::block_service_server::BlockServiceServer::new(api.clone())
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let state = pb::state_service_server::StateServiceServer::new(api.clone())
         .max_decoding_message_size(MAX_REQUEST_BYTES);
     let node = pb::node_service_server::NodeServiceServer::new(api)
         .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::transaction_service_server::TransactionServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::block_service_server::BlockServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::state_service_server::StateServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::node_service_server::NodeServiceServer<Api>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cassia_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(std::io::Error::other)?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cassia_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(std::io::Error::other)?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tokio::spawn(async move {
         let result = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(reflection_alpha)
             .add_service(transactions)
+            .add_service(blocks)
+            .add_service(state)
             .add_service(node)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await;
