@@ -95,10 +95,10 @@ async fn run(
             *report.refused.entry("connect".into()).or_insert(0) += 1;
             continue;
         };
-        if nonce % 32 == 1 || heights[i] == 0 {
-            if let Ok(status) = client.status().await {
-                heights[i] = status.height;
-            }
+        if (nonce % 32 == 1 || heights[i] == 0)
+            && let Ok(status) = client.status().await
+        {
+            heights[i] = status.height;
         }
         let tx = Transaction {
             chain_id: chain_id.clone(),
