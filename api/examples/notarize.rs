@@ -44,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         op: Operation::Notarize {
             digest,
             metadata: "{\"title\":\"example\"}".into(),
+            co_signers: Vec::new(),
         },
     }
     .sign(&key);

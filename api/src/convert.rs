@@ -192,12 +192,9 @@ pub fn validator_to_pb(validator: &Validator) -> pb::Validator {
     }
 }
 
-/// The operation kind events and filters name.
+/// The operation kind events and filters name (see [`Operation::kind`]).
 pub fn operation_kind(op: &Operation) -> &'static str {
-    match op {
-        Operation::Put { .. } => "put",
-        Operation::Notarize { .. } => "notarize",
-    }
+    op.kind()
 }
 
 /// The event of transaction `tx` with `receipt` in the block with `block_hash`.
@@ -218,7 +215,24 @@ pub fn event_to_pb(tx: &SignedTransaction, receipt: &Receipt, block_hash: &Hash)
             event.namespace.clone_from(namespace);
             event.key.clone_from(key);
         }
+        Operation::CreateNamespace { namespace, .. }
+        | Operation::SetNamespaceAcl { namespace, .. } => event.namespace.clone_from(namespace),
         Operation::Notarize { digest, .. } => event.digest = digest.as_bytes().to_vec(),
+        Operation::RegisterAccount { account, .. } | Operation::RevokeAccount { account } => {
+            event.key = account.0.to_vec();
+        }
+        Operation::RegisterItem { code, .. } | Operation::AppendItemEvent { code, .. } => {
+            event.key = code.as_bytes().to_vec();
+        }
+        Operation::AnchorBatch { batch_id, root, .. } => {
+            event.key = batch_id.as_bytes().to_vec();
+            event.digest = root.as_bytes().to_vec();
+        }
+        Operation::Propose { .. } => event.digest = receipt.tx_id.as_bytes().to_vec(),
+        Operation::Vote { proposal, .. } => event.digest = proposal.as_bytes().to_vec(),
+        Operation::ValidatorReady { block_hash, .. } => {
+            event.digest = block_hash.as_bytes().to_vec();
+        }
     }
     event
 }

@@ -36,6 +36,14 @@ pub mod convert;
 
 use convert::{hash_from, header_from_pb, proof_from_pb, receipt_from_pb};
 
+/// Header naming a reader's account key (hex) on queries of access-controlled namespaces.
+pub const READER_HEADER: &str = "x-cassia-reader";
+/// Header with the credential's time, milliseconds since the Unix epoch.
+pub const READER_TIME_HEADER: &str = "x-cassia-reader-time-ms";
+/// Header with the reader's signature (hex) over
+/// `cassia_ledger::execution::read_signing_bytes(chain_id, raw_key, time_ms)`.
+pub const READER_SIGNATURE_HEADER: &str = "x-cassia-reader-signature";
+
 /// The encoded protobuf file descriptor set of `cassia.v1`, served by gRPC server reflection
 /// (generated with the code by `tools/protogen`).
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!("generated/cassia.v1.bin");
@@ -161,6 +169,8 @@ pub struct Client {
     blocks: pb::block_service_client::BlockServiceClient<tonic::transport::Channel>,
     state: pb::state_service_client::StateServiceClient<tonic::transport::Channel>,
     node: pb::node_service_client::NodeServiceClient<tonic::transport::Channel>,
+    /// Signs state queries as this account (for namespaces with a readers list).
+    reader: Option<(cassia_crypto::Keypair, String)>,
 }
 
 /// Checks that `leaf` is under `root` by `proof`.
@@ -250,7 +260,39 @@ impl Client {
             blocks: pb::block_service_client::BlockServiceClient::new(channel.clone()),
             state: pb::state_service_client::StateServiceClient::new(channel.clone()),
             node: pb::node_service_client::NodeServiceClient::new(channel),
+            reader: None,
         })
+    }
+
+    /// Signs every later state query and history request as `account` on `chain_id`, so
+    /// namespaces whose readers include its organization answer.
+    pub fn with_reader(mut self, account: cassia_crypto::Keypair, chain_id: &str) -> Client {
+        self.reader = Some((account, chain_id.to_string()));
+        self
+    }
+
+    /// `message` as a request, with a reader credential for `raw_key` if a reader is set.
+    fn reading<T>(&self, message: T, raw_key: &[u8]) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some((account, chain_id)) = &self.reader {
+            let time_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            let signature = account.sign_raw(&cassia_ledger::execution::read_signing_bytes(
+                chain_id, raw_key, time_ms,
+            ));
+            let headers = [
+                (READER_HEADER, account.public().to_hex()),
+                (READER_TIME_HEADER, time_ms.to_string()),
+                (READER_SIGNATURE_HEADER, signature.to_hex()),
+            ];
+            for (name, value) in headers {
+                if let Ok(value) = value.parse() {
+                    request.metadata_mut().insert(name, value);
+                }
+            }
+        }
+        request
     }
 
     /// Submits a signed transaction; returns its id once the node admitted it.
@@ -382,10 +424,13 @@ impl Client {
     ) -> Result<StateValue, ApiError> {
         // The key is derived here, not taken from the answer: the proof must be for our key.
         let raw_key = convert::state_key(Some(&key)).map_err(ApiError::Malformed)?;
-        let request = pb::QueryRequest {
-            key: Some(key),
-            height,
-        };
+        let request = self.reading(
+            pb::QueryRequest {
+                key: Some(key),
+                height,
+            },
+            &raw_key,
+        );
         let response = self.state.query(request).await?.into_inner();
         let header = header_from_pb(response.header.as_ref())?;
         if header.height != response.height {
@@ -415,11 +460,15 @@ impl Client {
         from_height: u64,
         limit: u32,
     ) -> Result<pb::HistoryResponse, ApiError> {
-        let request = pb::HistoryRequest {
-            key: Some(key),
-            from_height,
-            limit,
-        };
+        let raw_key = convert::state_key(Some(&key)).map_err(ApiError::Malformed)?;
+        let request = self.reading(
+            pb::HistoryRequest {
+                key: Some(key),
+                from_height,
+                limit,
+            },
+            &raw_key,
+        );
         Ok(self.state.history(request).await?.into_inner())
     }
 

@@ -58,6 +58,8 @@ pub enum Domain {
     Genesis = 4,
     /// A co-signature on notarized evidence.
     Evidence = 5,
+    /// A reader's credential on a query of an access-controlled namespace.
+    Read = 6,
 }
 
 /// The exact bytes an ed25519 signature covers for `domain`, `chain_id` and `payload`.

@@ -19,7 +19,7 @@
 use cassia_crypto::{Hash, PublicKey, Signature, verify_batch};
 use cassia_ledger::block::{receipts_tree, tx_tree};
 use cassia_ledger::execution::{
-    BlockContext, BlockOutcome, BlockRejection, check_admissible, execute_block,
+    BlockContext, BlockOutcome, BlockRejection, Parent, check_admissible, execute_block,
 };
 use cassia_ledger::{
     Block, BlockHeader, Height, Parameters, SignedTransaction, ValidatorSet, View, codec,
@@ -146,7 +146,11 @@ pub fn check_block(
         height: header.height,
         parameters,
     };
-    let outcome = execute_block(&context, state, &tip.state_root, &block.transactions)
+    let parent = Parent {
+        hash: tip.block_hash,
+        state_root: tip.state_root,
+    };
+    let outcome = execute_block(&context, state, &parent, &block.transactions)
         .map_err(BlockError::Inadmissible)?;
     if receipts_tree(&outcome.receipts).root() != header.receipts_root {
         return Err(BlockError::RootMismatch("receipts_root"));
@@ -248,7 +252,10 @@ pub fn build_block(
         match execute_block(
             &block_context,
             context.state,
-            &context.tip.state_root,
+            &Parent {
+                hash: context.tip.block_hash,
+                state_root: context.tip.state_root,
+            },
             &transactions,
         ) {
             Ok(outcome) => break outcome,

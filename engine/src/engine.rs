@@ -38,7 +38,9 @@ pub const MESSAGE_OVERHEAD_BYTES: u64 = 1024 * 1024;
 pub struct EngineConfig {
     /// Chain id.
     pub chain_id: String,
-    /// Chain parameters.
+    /// The genesis parameters: they bound message sizes and the base view timeout. Blocks are
+    /// built and checked with the parameters in force at their height ([`Store::parameters`]),
+    /// which governance may change.
     pub parameters: Parameters,
     /// This validator's node key.
     pub key: Keypair,
@@ -209,7 +211,7 @@ impl<S: Store, M: Mempool> Engine<S, M> {
             return Ok(Output::default());
         }
         let validators = self.store.validator_set(height)?;
-        let parameters = &self.config.parameters;
+        let parameters = &self.store.parameters(height)?;
         let max_bytes = parameters
             .max_block_bytes
             .saturating_sub(HEADER_ALLOWANCE_BYTES);
@@ -284,6 +286,11 @@ impl<S: Store, M: Mempool> Engine<S, M> {
             }
         }
         Ok(blocks)
+    }
+
+    /// This node's key.
+    pub fn node_key(&self) -> &Keypair {
+        &self.config.key
     }
 
     /// The replica (height, view, stats).
@@ -410,10 +417,11 @@ impl<S: Store, M: Mempool> Engine<S, M> {
         let tip = self.store.tip()?;
         let height = block.height().max(1);
         let validators = self.store.validator_set(height)?;
+        let parameters = self.store.parameters(height)?;
         let state = self.store.state();
         Ok(check_block(
             &self.config.chain_id,
-            &self.config.parameters,
+            &parameters,
             &tip,
             &validators,
             state,

@@ -108,6 +108,7 @@ mod tests {
         let op = Operation::Notarize {
             digest: Hash::of(&nonce.to_le_bytes()),
             metadata: String::new(),
+            co_signers: Vec::new(),
         };
         Transaction {
             chain_id: "t".into(),

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use cassia_consensus::ConsensusState;
 use cassia_crypto::Hash;
-use cassia_ledger::execution::{BlockOutcome, MemoryState, StateReader};
-use cassia_ledger::{Block, CommitCertificate, Genesis, Height, ValidatorSet, codec};
+use cassia_ledger::execution::{BlockOutcome, MemoryState, StateReader, keys};
+use cassia_ledger::{Block, CommitCertificate, Genesis, Height, Parameters, ValidatorSet, codec};
 
 /// The committed chain's last block, as the engine builds on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,13 +32,14 @@ pub struct Tip {
 }
 
 impl Tip {
-    /// The tip of an empty chain: height 0, the genesis hash, state root [`Hash::ZERO`] (the empty
-    /// state), and the genesis time. Every store must start from exactly this.
+    /// The tip of an empty chain: height 0, the genesis hash, the root of the genesis state
+    /// ([`cassia_ledger::execution::genesis`]), and the genesis time. Every store must start from
+    /// exactly this.
     pub fn genesis(genesis: &Genesis) -> Tip {
         Tip {
             height: 0,
             block_hash: genesis.hash(),
-            state_root: Hash::ZERO,
+            state_root: cassia_ledger::execution::genesis::genesis_outcome(genesis).state_root,
             timestamp_ms: genesis.genesis_time_ms,
         }
     }
@@ -91,9 +92,12 @@ pub trait Store {
     fn contains_tx(&self, id: &Hash) -> Result<bool, StoreError>;
     /// The committed block at `height` with its certificate.
     fn block(&self, height: Height) -> Result<Option<(Block, CommitCertificate)>, StoreError>;
-    /// The validator set in force at `height` (derived from the chain; at most one height past
-    /// the tip is ever asked for).
+    /// The validator set in force at `height`: the state's `gov/validators` after block
+    /// `height - 1` (at most one height past the tip is ever asked for).
     fn validator_set(&self, height: Height) -> Result<ValidatorSet, StoreError>;
+    /// The chain parameters in force at `height`: the state's `gov/params` after block
+    /// `height - 1`.
+    fn parameters(&self, height: Height) -> Result<Parameters, StoreError>;
     /// Atomically and durably: the block, its certificate, its outcome's state changes and
     /// receipts, and the new tip. The block must extend the tip.
     fn commit_block(
@@ -117,6 +121,8 @@ pub struct MemoryStore {
     blocks: BTreeMap<Height, (Block, CommitCertificate)>,
     /// Validator sets by the first height they apply to.
     validator_sets: BTreeMap<Height, ValidatorSet>,
+    /// Parameters by the first height they apply to.
+    parameters: BTreeMap<Height, Parameters>,
     /// The WAL record, kept encoded exactly as a real store would write it.
     wal: Option<Vec<u8>>,
     failing: bool,
@@ -128,9 +134,10 @@ impl MemoryStore {
     pub fn new(genesis: &Genesis) -> MemoryStore {
         MemoryStore {
             tip: Tip::genesis(genesis),
-            state: MemoryState::default(),
+            state: MemoryState::from_genesis(genesis),
             blocks: BTreeMap::new(),
             validator_sets: BTreeMap::from([(1, genesis.validator_set())]),
+            parameters: BTreeMap::from([(1, genesis.parameters.clone())]),
             wal: None,
             failing: false,
             poisoned: false,
@@ -142,7 +149,8 @@ impl MemoryStore {
         self.failing = true;
     }
 
-    /// Schedules `validators` to be in force from `height` on (what governance will do).
+    /// Forces `validators` to be in force from `height` on, whatever the state says (for
+    /// simulations of set changes without governance transactions).
     pub fn schedule_validator_set(&mut self, height: Height, validators: ValidatorSet) {
         self.validator_sets.insert(height, validators);
     }
@@ -184,6 +192,14 @@ impl Store for MemoryStore {
             .ok_or(StoreError::NoValidatorSet(height))
     }
 
+    fn parameters(&self, height: Height) -> Result<Parameters, StoreError> {
+        self.parameters
+            .range(..=height)
+            .next_back()
+            .map(|(_, parameters)| parameters.clone())
+            .ok_or(StoreError::NoValidatorSet(height))
+    }
+
     fn commit_block(
         &mut self,
         block: &Block,
@@ -201,6 +217,18 @@ impl Store for MemoryStore {
         }
         self.check_writable()?;
         self.state.apply(outcome);
+        // Governance changes written by this block are in force from the next height.
+        let next = block.height().saturating_add(1);
+        if let Some(Some(bytes)) = outcome.changes.get(keys::VALIDATORS)
+            && let Ok(set) = codec::decode::<ValidatorSet>(bytes)
+        {
+            self.validator_sets.insert(next, set);
+        }
+        if let Some(Some(bytes)) = outcome.changes.get(keys::PARAMETERS)
+            && let Ok(parameters) = codec::decode::<Parameters>(bytes)
+        {
+            self.parameters.insert(next, parameters);
+        }
         self.blocks
             .insert(block.height(), (block.clone(), certificate.clone()));
         self.tip = Tip::of(block);

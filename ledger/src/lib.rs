@@ -6,7 +6,12 @@
 //! - [`ValidatorSet`], [`Vote`], [`CommitCertificate`]: who may vote and the proof that they did
 //! - [`Genesis`]: organizations, validators, parameters and the organizations' approvals
 //! - [`codec`]: the one canonical encoding, used for every hash and signature
-//! - [`execution`]: executing a block's transactions against the parent state
+//! - [`execution`]: executing a block's transactions against the parent state, with each
+//!   operation's permission check, governance and the genesis state
+//! - [`records`]: what the state holds: accounts and roles, organizations, namespaces,
+//!   traceability items, proposals
+//! - [`evidence`]: self-contained evidence packages and their offline verification
+//!   (format: `docs/evidence-format.md`)
 //! - [`state_tree`]: the authenticated state tree, with proofs of a key's value or absence
 //!
 //! No clock, randomness or I/O is used here: everything is a pure function of its inputs.
@@ -21,7 +26,11 @@
 //!     signer: account.public(),
 //!     nonce: 42,
 //!     valid_until: 100,
-//!     op: Operation::Notarize { digest: Hash::of(b"contract.pdf"), metadata: "e-contract".into() },
+//!     op: Operation::Notarize {
+//!         digest: Hash::of(b"contract.pdf"),
+//!         metadata: "e-contract".into(),
+//!         co_signers: Vec::new(),
+//!     },
 //! }
 //! .sign(&account);
 //! assert!(signed.verify_signature().is_ok());
@@ -31,8 +40,10 @@
 
 pub mod block;
 pub mod codec;
+pub mod evidence;
 pub mod execution;
 pub mod genesis;
+pub mod records;
 pub mod state_tree;
 pub mod transaction;
 pub mod validators;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Height;
 use crate::codec;
+use crate::records::{CoSignature, GovAction, NamespaceAcl, Role};
 
 /// Longest namespace name, in bytes.
 pub const MAX_NAMESPACE_BYTES: usize = 64;
@@ -18,13 +19,15 @@ pub const MAX_KEY_BYTES: usize = 256;
 /// Longest value or metadata, in bytes. Larger documents are anchored by digest.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-/// What a transaction does. Each variant is executed deterministically by [`crate::execution`].
+/// What a transaction does. Each variant is executed deterministically by [`crate::execution`],
+/// which also checks the signer's permission for it (see the variant's note).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
-    /// Set `key` in `namespace` to `value` (registries, data sharing).
+    /// Set `key` in `namespace` to `value` (registries, data sharing). Needs the writer role in
+    /// the namespace's owner organization or one of its writer organizations.
     Put {
-        /// Namespace, e.g. `"licences"`.
+        /// Namespace, e.g. `"licences"` (created first with `CreateNamespace`).
         namespace: String,
         /// Key within the namespace.
         #[serde(with = "hex_bytes")]
@@ -33,13 +36,119 @@ pub enum Operation {
         #[serde(with = "hex_bytes")]
         value: Vec<u8>,
     },
-    /// Anchor a document digest with metadata (存证). A digest is notarized at most once.
+    /// Anchor a document digest with metadata (存证). A digest is notarized at most once. Needs
+    /// the writer role. Co-signers (parties to a contract, a seal) add their own signatures.
     Notarize {
         /// Digest of the document (the integrator chooses the hash function; blake3 or SHA-256).
         digest: Hash,
         /// Free-form metadata, e.g. JSON describing the document.
         metadata: String,
+        /// Other parties' signatures over `(digest, metadata)`.
+        #[serde(default)]
+        co_signers: Vec<CoSignature>,
     },
+    /// Register `account` in the signer's organization with `roles`. Needs the admin role.
+    RegisterAccount {
+        /// The account's key.
+        account: PublicKey,
+        /// Its roles.
+        roles: Vec<Role>,
+    },
+    /// Revoke `account`. Needs the admin role in the account's organization.
+    RevokeAccount {
+        /// The account's key.
+        account: PublicKey,
+    },
+    /// Create a namespace owned by the signer's organization. Needs the admin role.
+    CreateNamespace {
+        /// Its name.
+        namespace: String,
+        /// Who else may write and read.
+        acl: NamespaceAcl,
+    },
+    /// Replace a namespace's access lists. Needs the admin role in the owner organization.
+    SetNamespaceAcl {
+        /// The namespace.
+        namespace: String,
+        /// The new lists.
+        acl: NamespaceAcl,
+    },
+    /// Register a traceability item (一物一码) owned by the signer's organization. Needs the
+    /// writer role.
+    RegisterItem {
+        /// The item's unique code.
+        code: String,
+        /// What it is.
+        product: String,
+        /// Free-form metadata.
+        metadata: String,
+        /// Other organizations that may append events.
+        authorized: Vec<String>,
+    },
+    /// Append a custody, quality or other event to an item's history. Needs the writer role in
+    /// the owner organization or an authorized one.
+    AppendItemEvent {
+        /// The item's code.
+        code: String,
+        /// E.g. `"custody"`, `"quality"`.
+        kind: String,
+        /// Free-form data.
+        data: String,
+    },
+    /// Anchor a batch of items by the Merkle root of their leaves. Needs the writer role.
+    AnchorBatch {
+        /// The batch's unique id.
+        batch_id: String,
+        /// RFC 6962 root over the items' leaf strings.
+        root: Hash,
+        /// Number of items.
+        count: u64,
+        /// Free-form metadata.
+        metadata: String,
+    },
+    /// Propose a governance change, effective from `effective_height`. Needs the admin role; the
+    /// proposing organization votes yes.
+    Propose {
+        /// The change.
+        action: GovAction,
+        /// The first block it applies to (at least two blocks after approval).
+        effective_height: Height,
+    },
+    /// Vote on a proposal for the signer's organization. Needs the admin role.
+    Vote {
+        /// The proposal (its proposing transaction's id).
+        proposal: Hash,
+        /// Yes or no.
+        approve: bool,
+    },
+    /// An approved new validator proves it has caught up: signed with its node key, naming a
+    /// recent block it holds.
+    ValidatorReady {
+        /// A recent height.
+        height: Height,
+        /// That block's hash.
+        block_hash: Hash,
+    },
+}
+
+impl Operation {
+    /// The operation's name, as events and filters use it (snake case, stable).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::Put { .. } => "put",
+            Operation::Notarize { .. } => "notarize",
+            Operation::RegisterAccount { .. } => "register_account",
+            Operation::RevokeAccount { .. } => "revoke_account",
+            Operation::CreateNamespace { .. } => "create_namespace",
+            Operation::SetNamespaceAcl { .. } => "set_namespace_acl",
+            Operation::RegisterItem { .. } => "register_item",
+            Operation::AppendItemEvent { .. } => "append_item_event",
+            Operation::AnchorBatch { .. } => "anchor_batch",
+            Operation::Propose { .. } => "propose",
+            Operation::Vote { .. } => "vote",
+            Operation::ValidatorReady { .. } => "validator_ready",
+        }
+    }
 }
 
 /// The signed body of a transaction.

@@ -9,6 +9,7 @@ use std::cell::Cell;
 
 use cassia_crypto::{Hash, PublicKey, Signature};
 use cassia_ledger::codec::{self, ALLOCATION_FACTOR};
+use cassia_ledger::records::{CoSignature, GovAction, Role};
 use cassia_ledger::{
     Block, BlockHeader, CommitCertificate, Operation, Receipt, Rejection, SignedTransaction,
     Transaction, ValidatorSignature,
@@ -79,7 +80,39 @@ fn operation() -> impl Strategy<Value = Operation> {
                 key,
                 value
             }),
-        (hash(), ".{0,40}").prop_map(|(digest, metadata)| Operation::Notarize { digest, metadata }),
+        (
+            hash(),
+            ".{0,40}",
+            prop::collection::vec((public_key(), signature()), 0..3)
+        )
+            .prop_map(|(digest, metadata, co)| Operation::Notarize {
+                digest,
+                metadata,
+                co_signers: co
+                    .into_iter()
+                    .map(|(signer, signature)| CoSignature { signer, signature })
+                    .collect(),
+            }),
+        (public_key(), any::<bool>()).prop_map(|(account, admin)| Operation::RegisterAccount {
+            account,
+            roles: if admin {
+                vec![Role::Admin]
+            } else {
+                vec![Role::Writer, Role::Auditor]
+            },
+        }),
+        (hash(), any::<bool>())
+            .prop_map(|(proposal, approve)| Operation::Vote { proposal, approve }),
+        (".{0,20}", ".{0,20}", ".{0,40}")
+            .prop_map(|(code, kind, data)| Operation::AppendItemEvent { code, kind, data }),
+        (public_key(), any::<u64>()).prop_map(|(node_key, effective_height)| {
+            Operation::Propose {
+                action: GovAction::RemoveValidator { node_key },
+                effective_height,
+            }
+        }),
+        (any::<u64>(), hash())
+            .prop_map(|(height, block_hash)| Operation::ValidatorReady { height, block_hash }),
     ]
 }
 

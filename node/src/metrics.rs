@@ -6,6 +6,13 @@
 //! `GET /status?height=H` the block hash and state root this node committed at `H`. The server reads at most [`MAX_REQUEST_BYTES`] of a request and serves at most
 //! [`MAX_CONNECTIONS`] connections at once (more wait in the kernel's backlog), so a scraper
 //! cannot grow the node's memory.
+//!
+//! Besides Cassia's own metrics, `/metrics` carries the standard Prometheus process metrics,
+//! read from `/proc/self` at each scrape (Linux only; elsewhere they are left out):
+//! `process_cpu_seconds_total` (user + system time, `/proc/self/stat` fields 14 and 15, in
+//! clock ticks of [`CLOCK_TICKS_PER_SECOND`]), `process_resident_memory_bytes` (`VmRSS`) and
+//! `process_peak_resident_memory_bytes` (`VmHWM`, from `/proc/self/status`). `cassia bench`
+//! scrapes them to report each node's CPU time and peak memory under load.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,6 +33,11 @@ pub const RECENT_COMMITS: usize = 4096;
 /// Upper bounds (seconds) of the commit latency histogram's buckets.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 10] =
     [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// Clock ticks per second of the CPU times in `/proc/self/stat` (`USER_HZ`). Linux fixes it at
+/// 100 on every architecture Cassia runs on (x86_64, aarch64); reading `sysconf(_SC_CLK_TCK)`
+/// would need `libc` for a constant that does not vary.
+pub const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 /// The node's metrics. Updated by the runtime, read by the HTTP server.
 #[derive(Debug, Default)]
@@ -200,6 +212,7 @@ impl Metrics {
             }
         }
         self.render_latency(&mut out);
+        render_process(&mut out);
         out
     }
 
@@ -220,6 +233,61 @@ impl Metrics {
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
     }
+}
+
+/// User plus system CPU seconds this process has used so far (`None` where `/proc` is not).
+pub fn process_cpu_seconds() -> Option<f64> {
+    cpu_seconds_from_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// Appends the standard process metrics, when `/proc/self` can be read.
+fn render_process(out: &mut String) {
+    if let Some(seconds) = process_cpu_seconds() {
+        let name = "process_cpu_seconds_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Total user and system CPU time spent in seconds.\n# TYPE {name} counter\n{name} {seconds}"
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let memory = [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            "VmRSS:",
+        ),
+        (
+            "process_peak_resident_memory_bytes",
+            "Peak resident memory size in bytes (high-water mark).",
+            "VmHWM:",
+        ),
+    ];
+    for (name, help, field) in memory {
+        if let Some(bytes) = status_bytes(&status, field) {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {bytes}"
+            );
+        }
+    }
+}
+
+/// User plus system CPU seconds from the text of `/proc/<pid>/stat`. The command name (field 2)
+/// is in parentheses and may hold spaces, so fields are counted after the last `)`: there,
+/// index 0 is field 3 (state), so utime (field 14) is index 11 and stime (field 15) index 12.
+fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
+    let (_, fields) = stat.rsplit_once(')')?;
+    let mut fields = fields.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user.saturating_add(system) as f64 / CLOCK_TICKS_PER_SECOND)
+}
+
+/// A `kB` field of `/proc/<pid>/status` (e.g. `VmRSS:     1234 kB`), in bytes.
+fn status_bytes(status: &str, field: &str) -> Option<u64> {
+    let value = status.lines().find_map(|line| line.strip_prefix(field))?;
+    let kibibytes: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
+    kibibytes.checked_mul(1024)
 }
 
 /// Serves `/metrics` and `/health` on `address` until the task is dropped. Returns the bound
@@ -300,6 +368,34 @@ mod tests {
             "cassia_rejected_messages_total{reason=\"bad_signature\"} 2",
             "cassia_commit_latency_seconds_bucket{le=\"0.5\"} 1",
             "cassia_commit_latency_seconds_count 1",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn process_metrics_are_parsed_from_proc_texts() {
+        // The command name may hold spaces and parentheses; utime 250 and stime 50 ticks.
+        let stat =
+            "4242 (cassia (node) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0";
+        assert_eq!(cpu_seconds_from_stat(stat), Some(3.0));
+        assert_eq!(cpu_seconds_from_stat("garbage"), None);
+        let status = "Name:\tcassia\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n";
+        assert_eq!(status_bytes(status, "VmRSS:"), Some(100 * 1024 * 1024));
+        assert_eq!(status_bytes(status, "VmHWM:"), Some(200 * 1024 * 1024));
+        assert_eq!(status_bytes(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn exposition_has_process_metrics_on_linux() {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let text = Metrics::default().render();
+        for needle in [
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_peak_resident_memory_bytes ",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }

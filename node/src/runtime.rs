@@ -22,8 +22,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cassia_consensus::TimerCommand;
 use cassia_crypto::{Hash, Keypair, PublicKey};
 use cassia_engine::{Engine, EngineConfig, EngineError, Output, store::Store as _};
+use cassia_ledger::execution::keys;
+use cassia_ledger::records::PendingValidator;
 use cassia_ledger::{
-    Block, CommitCertificate, Genesis, Height, Rejection, SignedTransaction, View, codec,
+    Block, CommitCertificate, Genesis, Height, Operation, Rejection, SignedTransaction,
+    Transaction, Validator, ValidatorSet, View, codec,
 };
 use cassia_storage::ChainStore;
 use libp2p::PeerId;
@@ -35,7 +38,7 @@ use cassia_engine::mempool::Mempool as _;
 use crate::head::{Head, HeadSender};
 use crate::mempool::{MempoolLimits, NodeMempool};
 use crate::metrics::Metrics;
-use crate::network::{GossipMessage, NetworkEvent, NetworkHandle, SyncRequest, Validation};
+use crate::network::{GossipMessage, Member, NetworkEvent, NetworkHandle, SyncRequest, Validation};
 
 /// Local submissions waiting for the loop. When full, submitters wait (gRPC back-pressure).
 pub const SUBMISSION_QUEUE: usize = 1024;
@@ -45,6 +48,12 @@ pub const MAX_GOSSIP_BATCH: usize = 512;
 pub const GOSSIP_FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// Blocks sent in one sync response at most (also capped by the message size).
 pub const MAX_SYNC_RESPONSE_BLOCKS: u64 = 64;
+/// How often a node that has committed nothing for a while asks its peers for newer blocks.
+pub const CATCH_UP_POLL: Duration = Duration::from_secs(1);
+/// How long without a commit before a node polls for blocks. Validators normally learn of
+/// newer blocks from consensus (certificates answering their view changes); a node that does
+/// not vote (an approved newcomer following the chain) learns them only by asking.
+const CATCH_UP_AFTER: Duration = Duration::from_secs(2);
 /// Fetched blocks waiting for the loop; one fetch is in flight at a time, so this never fills.
 const SYNC_QUEUE: usize = 4;
 
@@ -69,7 +78,16 @@ pub struct Runtime {
     sync_sender: mpsc::Sender<Vec<(Block, CommitCertificate)>>,
     height_started: Instant,
     rejected: BTreeMap<String, u64>,
+    /// The validators and approved newcomers the network admits, as last read from the state.
+    members: Vec<Validator>,
+    /// Height at which this node last sent a `ValidatorReady`.
+    ready_sent_at: Option<Height>,
 }
+
+/// A newcomer proves readiness only when its latest block is this fresh (it has caught up).
+const READY_MAX_AGE_MS: u64 = 10_000;
+/// Blocks between two readiness transactions while still pending.
+const READY_RESEND_BLOCKS: Height = 5;
 
 /// Milliseconds since the Unix epoch: the only clock reading the engine gets.
 fn now_ms() -> u64 {
@@ -127,6 +145,8 @@ impl Runtime {
             sync_sender,
             height_started: Instant::now(),
             rejected: BTreeMap::new(),
+            members: Vec::new(),
+            ready_sent_at: None,
         };
         let tip = runtime.engine.store().tip()?;
         runtime
@@ -135,6 +155,7 @@ impl Runtime {
         let output = runtime.engine.start(now_ms())?;
         runtime.apply(output).await;
         let mut flush = tokio::time::interval(GOSSIP_FLUSH_INTERVAL);
+        let mut catch_up = tokio::time::interval(CATCH_UP_POLL);
         tokio::pin!(shutdown);
         loop {
             let far = tokio::time::Instant::now() + Duration::from_secs(3600);
@@ -148,6 +169,7 @@ impl Runtime {
                 () = sleep_until(view_deadline), if runtime.view_timer.is_some() => runtime.on_view_timer().await?,
                 () = sleep_until(propose_deadline), if runtime.propose_at.is_some() => runtime.on_propose().await?,
                 _ = flush.tick() => runtime.flush_transactions().await,
+                _ = catch_up.tick() => runtime.poll_for_blocks(),
             }
         }
     }
@@ -227,6 +249,8 @@ impl Runtime {
     }
 
     fn admit(&mut self, tx: SignedTransaction) -> Result<Hash, Rejection> {
+        let next_height = self.engine.replica().height().max(1);
+        cassia_ledger::execution::check_permission(next_height, self.engine.store().state(), &tx)?;
         let committed = self.engine.store().contains_tx(&tx.id()).unwrap_or(true);
         let result = self.engine.mempool_mut().admit(tx, |_| committed);
         self.metrics
@@ -376,6 +400,64 @@ impl Runtime {
             .observe_commit_latency(self.height_started.elapsed().as_secs_f64());
         self.height_started = Instant::now();
         tracing::info!(height, hash = %commit.block.hash().short(), txs = ids.len(), "committed");
+        self.follow_governance(
+            height,
+            commit.block.hash(),
+            commit.block.header.timestamp_ms,
+        );
+    }
+
+    /// After a commit: connect to the validators (and approved newcomers) the chain now names,
+    /// refusing removed ones; and, if this node is an approved newcomer that has caught up,
+    /// prove it with a `ValidatorReady` transaction so it can join the set.
+    fn follow_governance(&mut self, height: Height, block_hash: Hash, timestamp_ms: u64) {
+        let store = self.engine.store().store();
+        let read = |key: &[u8]| store.state_get(key).ok().flatten();
+        let set: Option<ValidatorSet> = read(keys::VALIDATORS).and_then(|b| codec::decode(&b).ok());
+        let pending: Vec<PendingValidator> = read(keys::PENDING_VALIDATORS)
+            .and_then(|b| codec::decode(&b).ok())
+            .unwrap_or_default();
+        let Some(set) = set else { return };
+        let mut members: Vec<Validator> = set.validators.clone();
+        members.extend(pending.iter().map(|p| p.validator.clone()));
+        if members != self.members {
+            let list: Vec<Member> = members
+                .iter()
+                .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
+                .collect();
+            let network = self.network.clone();
+            tokio::spawn(async move {
+                if let Err(error) = network.set_members(&list).await {
+                    tracing::warn!(%error, "could not update the network membership");
+                }
+            });
+            tracing::info!(
+                validators = set.len(),
+                pending = pending.len(),
+                "membership updated"
+            );
+            self.members = members;
+        }
+        let me = self.engine.node_key().public();
+        let caught_up = now_ms().saturating_sub(timestamp_ms) < READY_MAX_AGE_MS;
+        let due = self
+            .ready_sent_at
+            .is_none_or(|sent| height >= sent.saturating_add(READY_RESEND_BLOCKS));
+        if caught_up && due && pending.iter().any(|p| p.validator.node_key == me) {
+            let tx = Transaction {
+                chain_id: self.genesis.chain_id.clone(),
+                signer: me,
+                nonce: height,
+                valid_until: height.saturating_add(READY_RESEND_BLOCKS),
+                op: Operation::ValidatorReady { height, block_hash },
+            }
+            .sign(self.engine.node_key());
+            if self.admit(tx.clone()).is_ok() {
+                self.outgoing_transactions.push(tx);
+                tracing::info!(height, "approved as a validator: sent readiness");
+            }
+            self.ready_sent_at = Some(height);
+        }
     }
 
     fn update_consensus_metrics(&mut self) {
@@ -435,13 +517,32 @@ impl Runtime {
         self.metrics.set_rejected(counts);
     }
 
-    /// Asks one peer (the first that answers) for blocks `from..=to`; one fetch at a time.
-    fn start_fetch(&mut self, from: Height, to: Height, peers: &[PublicKey]) {
-        if self.sync_in_flight {
+    /// Without a commit for [`CATCH_UP_AFTER`], asks the connected peers for the blocks after
+    /// the tip.
+    fn poll_for_blocks(&mut self) {
+        if self.height_started.elapsed() < CATCH_UP_AFTER {
             return;
         }
+        let Ok(tip) = self.engine.store().tip() else {
+            return;
+        };
+        let from = tip.height.saturating_add(1);
+        let peers = self.network.connected_peers();
+        self.fetch_from(
+            from,
+            from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1),
+            peers,
+        );
+    }
+
+    /// Asks one peer (the first that answers) for blocks `from..=to`; one fetch at a time.
+    fn start_fetch(&mut self, from: Height, to: Height, peers: &[PublicKey]) {
         let peers: Vec<PeerId> = peers.iter().filter_map(|key| key.peer_id().ok()).collect();
-        if peers.is_empty() {
+        self.fetch_from(from, to, peers);
+    }
+
+    fn fetch_from(&mut self, from: Height, to: Height, peers: Vec<PeerId>) {
+        if self.sync_in_flight || peers.is_empty() {
             return;
         }
         self.sync_in_flight = true;
@@ -465,6 +566,17 @@ impl Runtime {
             let _ = sender.send(Vec::new()).await;
         });
     }
+}
+
+/// The validator set in force for the next block and the approved newcomers, from the
+/// committed state: the peers the network admits.
+pub fn network_members(store: &ChainStore) -> Option<(ValidatorSet, Vec<PendingValidator>)> {
+    let read = |key: &[u8]| store.store().state_get(key).ok().flatten();
+    let set: ValidatorSet = codec::decode(&read(keys::VALIDATORS)?).ok()?;
+    let pending: Vec<PendingValidator> = read(keys::PENDING_VALIDATORS)
+        .and_then(|b| codec::decode(&b).ok())
+        .unwrap_or_default();
+    Some((set, pending))
 }
 
 fn snake_case(name: &str) -> String {

@@ -125,12 +125,21 @@ pub async fn run(
             reason: "an account key was given where the node key is needed".into(),
         }));
     }
-    let members: Vec<Member> = genesis
-        .validators
-        .iter()
-        .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
-        .collect();
     let store = ChainStore::open(&config.data_dir, genesis.clone())?;
+    // The chain's current membership (governance may have changed the genesis set).
+    let members: Vec<Member> = match runtime::network_members(&store) {
+        Some((set, pending)) => set
+            .validators
+            .iter()
+            .chain(pending.iter().map(|p| &p.validator))
+            .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
+            .collect(),
+        None => genesis
+            .validators
+            .iter()
+            .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
+            .collect(),
+    };
     let limits = MempoolLimits {
         max_transactions: config.mempool_max_transactions,
         max_bytes: config.mempool_max_bytes,

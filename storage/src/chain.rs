@@ -7,8 +7,8 @@
 use cassia_consensus::ConsensusState;
 use cassia_crypto::Hash;
 use cassia_engine::store::{Store as EngineStore, StoreError, Tip};
-use cassia_ledger::execution::{BlockOutcome, StateReader};
-use cassia_ledger::{Block, CommitCertificate, Genesis, Height, ValidatorSet, codec};
+use cassia_ledger::execution::{BlockOutcome, StateReader, keys};
+use cassia_ledger::{Block, CommitCertificate, Genesis, Height, Parameters, ValidatorSet, codec};
 
 use crate::{StorageError, Store};
 
@@ -30,6 +30,9 @@ impl ChainStore {
     /// Opens the store at `path` for `genesis` (refusing a directory of another chain).
     pub fn open(path: &std::path::Path, genesis: Genesis) -> Result<ChainStore, StorageError> {
         let store = std::sync::Arc::new(Store::open(path, &genesis.hash())?);
+        store.init_genesis_state(&cassia_ledger::execution::genesis::genesis_outcome(
+            &genesis,
+        ))?;
         Ok(ChainStore { store, genesis })
     }
 
@@ -48,6 +51,24 @@ impl ChainStore {
     /// The genesis.
     pub fn genesis(&self) -> &Genesis {
         &self.genesis
+    }
+}
+
+impl ChainStore {
+    /// The governance record `key` in force at `height`: its version after block `height - 1`.
+    fn in_force<T: bincode::Decode<()>>(
+        &self,
+        key: &[u8],
+        height: Height,
+    ) -> Result<T, StoreError> {
+        let Some((_, Some(bytes))) = self.store.state_at(key, height.saturating_sub(1))? else {
+            return Err(StoreError::Corrupt(format!(
+                "no {} in the state before height {height}",
+                String::from_utf8_lossy(key)
+            )));
+        };
+        codec::decode(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", String::from_utf8_lossy(key))))
     }
 }
 
@@ -97,9 +118,12 @@ impl EngineStore for ChainStore {
         Ok(Some((block, certificate)))
     }
 
-    /// The genesis validators for now; governance-scheduled changes extend this.
-    fn validator_set(&self, _height: Height) -> Result<ValidatorSet, StoreError> {
-        Ok(self.genesis.validator_set())
+    fn validator_set(&self, height: Height) -> Result<ValidatorSet, StoreError> {
+        self.in_force(keys::VALIDATORS, height)
+    }
+
+    fn parameters(&self, height: Height) -> Result<Parameters, StoreError> {
+        self.in_force(keys::PARAMETERS, height)
     }
 
     fn commit_block(

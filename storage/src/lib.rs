@@ -36,15 +36,15 @@ use cassia_ledger::execution::BlockOutcome;
 use cassia_ledger::state_tree::{Node, NodeReader, TreeError};
 use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, codec};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions,
+    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions,
 };
 
 pub use chain::ChainStore;
 use tables::{
     BlockIndex, Blocks, CONSENSUS_WAL, CONSENSUS_WAL_KEY, Certificates, ChainTip, GENESIS_KEY,
-    Headers, Metadata, MetadataKey, Receipts, STATE, StateHistory, StateNodes, Table, TxIndex,
-    TxLocation,
+    GENESIS_STATE_KEY, Headers, Metadata, MetadataKey, Receipts, STATE, StateHistory, StateNodes,
+    Table, TxIndex, TxLocation,
 };
 
 /// Failures of the store. Library callers decide; the node stops on any of them.
@@ -107,22 +107,32 @@ impl Store {
         options.create_missing_column_families(true);
         options.set_paranoid_checks(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Every write is synced before anyone acts on it, so a crash can only tear the last,
+        // unacknowledged record of RocksDB's log. Tolerate exactly that; a checksum mismatch
+        // anywhere else fails the open. (The default, point-in-time recovery, would silently drop
+        // every record after the damage: synced blocks and consensus WAL entries a vote rested on.)
+        options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         let families = tables::ALL
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let existed = path.join("CURRENT").exists();
+        let db =
+            DB::open_cf_descriptors(&options, path, families).map_err(|e| open_error(path, e))?;
         let store = Store {
             db,
             genesis_hash: *genesis_hash,
             poisoned: AtomicBool::new(false),
             poison_reason: std::sync::Mutex::new(String::new()),
         };
-        store.bind_genesis()?;
+        store.bind_genesis(existed, path)?;
         store.check_tip()?;
         Ok(store)
     }
 
-    fn bind_genesis(&self) -> Result<(), StorageError> {
+    /// Checks the recorded genesis, or records it in a new database. A database that existed
+    /// before this open always has it: without it, RocksDB came back empty from lost or truncated
+    /// files (a truncated MANIFEST, a deleted log), which must not pass for a fresh node.
+    fn bind_genesis(&self, existed: bool, path: &Path) -> Result<(), StorageError> {
         let metadata = self.cf(Metadata::NAME);
         match self.db.get_cf(metadata, GENESIS_KEY)? {
             Some(bytes) => {
@@ -137,6 +147,10 @@ impl Store {
                 }
                 Ok(())
             }
+            None if existed => Err(StorageError::Corrupt(format!(
+                "the database in {} has lost its records (it holds no genesis hash)",
+                path.display()
+            ))),
             None => {
                 let mut batch = WriteBatch::default();
                 batch.put_cf(metadata, GENESIS_KEY, self.genesis_hash.as_bytes());
@@ -249,17 +263,7 @@ impl Store {
             };
             self.put::<TxIndex>(&mut batch, &receipt.tx_id, &location);
         }
-        for (hash, node) in &outcome.tree_nodes {
-            self.put::<StateNodes>(&mut batch, hash, node);
-        }
-        let state = self.cf(STATE);
-        for (key, value) in &outcome.changes {
-            match value {
-                Some(value) => batch.put_cf(state, key, value),
-                None => batch.delete_cf(state, key),
-            }
-            self.put::<StateHistory>(&mut batch, &(key.clone(), height), value);
-        }
+        self.write_state(&mut batch, height, outcome);
         let new_tip = ChainTip {
             height,
             block_hash,
@@ -268,6 +272,46 @@ impl Store {
         self.put::<Metadata>(&mut batch, &MetadataKey::Tip, &new_tip);
         self.write(batch)?;
         Ok(new_tip)
+    }
+
+    /// Writes the genesis state (height 0: its values, history entries and tree nodes) unless
+    /// it is there already; one synced batch, so a crash leaves it whole or absent.
+    pub fn init_genesis_state(&self, outcome: &BlockOutcome) -> Result<(), StorageError> {
+        if self
+            .db
+            .get_cf(self.cf(Metadata::NAME), GENESIS_STATE_KEY)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        if self.tip()?.is_some() {
+            return Err(StorageError::Corrupt(
+                "blocks are stored but the genesis state is not".into(),
+            ));
+        }
+        let mut batch = WriteBatch::default();
+        self.write_state(&mut batch, 0, outcome);
+        batch.put_cf(
+            self.cf(Metadata::NAME),
+            GENESIS_STATE_KEY,
+            outcome.state_root.as_bytes(),
+        );
+        self.write(batch)
+    }
+
+    /// Adds `outcome`'s tree nodes, state values and history entries at `height` to `batch`.
+    fn write_state(&self, batch: &mut WriteBatch, height: Height, outcome: &BlockOutcome) {
+        for (hash, node) in &outcome.tree_nodes {
+            self.put::<StateNodes>(batch, hash, node);
+        }
+        let state = self.cf(STATE);
+        for (key, value) in &outcome.changes {
+            match value {
+                Some(value) => batch.put_cf(state, key, value),
+                None => batch.delete_cf(state, key),
+            }
+            self.put::<StateHistory>(batch, &(key.clone(), height), value);
+        }
     }
 
     fn check_extends(
@@ -449,6 +493,23 @@ impl Store {
     /// Decodes a value stored with the canonical codec (helper for callers' typed WAL records).
     pub fn decode_wal<T: bincode::Decode<()>>(bytes: &[u8]) -> Result<T, StorageError> {
         codec::decode(bytes).map_err(|e| StorageError::Corrupt(format!("consensus WAL: {e}")))
+    }
+}
+
+/// A failed open: damage (RocksDB reports corruption, or a file the database lists is gone)
+/// becomes [`StorageError::Corrupt`] naming the directory and what to do; anything else (the
+/// directory is locked by another process, unreadable) stays a [`StorageError::Database`] error,
+/// whose message names the file.
+fn open_error(path: &Path, error: rocksdb::Error) -> StorageError {
+    let damaged = error.kind() == rocksdb::ErrorKind::Corruption
+        || error.as_ref().contains("No such file or directory");
+    if damaged {
+        StorageError::Corrupt(format!(
+            "the database in {} cannot be opened: {error}",
+            path.display()
+        ))
+    } else {
+        StorageError::Database(error)
     }
 }
 

@@ -13,7 +13,7 @@
 //! state_history     len (u32 BE) ++ state key ++ height   encode(Option<value>)
 //! state_nodes       node hash (32 bytes)                  encode(state_tree::Node)
 //! consensus_wal     b"replica"                            opaque bytes of the consensus core
-//! metadata          b"tip" | b"genesis" | b"schema"       encode(ChainTip) | hash | u32
+//! metadata          b"tip" | b"genesis" | b"genesis_state" encode(ChainTip) | hash | root
 //! ```
 //!
 //! Heights are big-endian so RocksDB's byte order is height order; the state-history key is
@@ -166,6 +166,8 @@ impl MetadataKey {
 
 /// Metadata key holding the genesis hash the database belongs to.
 pub const GENESIS_KEY: &[u8] = b"genesis";
+/// Metadata key present once the genesis state is written (value: its root).
+pub const GENESIS_STATE_KEY: &[u8] = b"genesis_state";
 
 /// Where a committed transaction is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]

@@ -7,7 +7,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use cassia_crypto::{Hash, Keypair};
-use cassia_ledger::execution::{BlockContext, BlockOutcome, MemoryState, execute_block, kv_key};
+use cassia_ledger::execution::genesis::genesis_outcome;
+use cassia_ledger::execution::{
+    BlockContext, BlockOutcome, MemoryState, Parent, execute_block, kv_key,
+};
 use cassia_ledger::state_tree;
 use cassia_ledger::{CommitCertificate, Parameters};
 use cassia_storage::{StorageError, Store};
@@ -16,7 +19,7 @@ use common::{CHAIN, commit_next, genesis_hash};
 #[test]
 fn committed_blocks_read_back_with_indexes_and_history() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path(), &genesis_hash()).expect("opens");
+    let store = common::open(dir.path());
     let key = Keypair::from_secret([3; 32]);
     let blocks: Vec<_> = (0..5).map(|_| commit_next(&store, &key, 10)).collect();
     let tip = store.tip().expect("reads").expect("has a tip");
@@ -93,7 +96,7 @@ fn committed_blocks_read_back_with_indexes_and_history() {
 #[test]
 fn commits_that_do_not_extend_the_tip_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path(), &genesis_hash()).expect("opens");
+    let store = common::open(dir.path());
     let key = Keypair::from_secret([4; 32]);
     let first = commit_next(&store, &key, 1);
     let certificate = store.certificate(1).expect("reads").expect("stored");
@@ -126,7 +129,7 @@ fn commits_that_do_not_extend_the_tip_are_refused() {
 #[test]
 fn a_store_of_another_chain_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
-    drop(Store::open(dir.path(), &genesis_hash()).expect("opens"));
+    drop(common::open(dir.path()));
     let error = Store::open(dir.path(), &Hash::of(b"other")).expect_err("wrong genesis");
     assert!(
         matches!(error, StorageError::WrongGenesis { .. }),
@@ -144,8 +147,7 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
     };
-    let store =
-        Store::open(std::path::Path::new(&dir), &genesis_hash()).expect("child opens the store");
+    let store = common::open(std::path::Path::new(&dir));
     let key = Keypair::from_secret([5; 32]);
     loop {
         commit_next(&store, &key, 25);
@@ -189,13 +191,16 @@ fn survives_sigkill_at_random_moments() {
 /// Reopens the store and checks every block up to the tip, the indexes, and that replaying the
 /// blocks gives the stored state and roots. Returns the tip height.
 fn check_consistent(path: &std::path::Path) -> u64 {
-    let store = Store::open(path, &genesis_hash()).expect("store reopens after SIGKILL");
+    let store = common::open(path);
     let Some(tip) = store.tip().expect("tip reads") else {
         return 0;
     };
     let parameters = Parameters::default();
-    let mut replayed = MemoryState::default();
-    let (mut parent, mut root) = (genesis_hash(), Hash::ZERO);
+    let mut replayed = MemoryState::from_genesis(&common::test_genesis());
+    let (mut parent, mut root) = (
+        genesis_hash(),
+        genesis_outcome(&common::test_genesis()).state_root,
+    );
     for height in 1..=tip.height {
         let block = store
             .block(height)
@@ -217,8 +222,12 @@ fn check_consistent(path: &std::path::Path) -> u64 {
             height,
             parameters: &parameters,
         };
+        let parent_ref = Parent {
+            hash: parent,
+            state_root: root,
+        };
         let outcome =
-            execute_block(&context, &replayed, &root, &block.transactions).expect("replays");
+            execute_block(&context, &replayed, &parent_ref, &block.transactions).expect("replays");
         assert_eq!(
             outcome.state_root, block.header.state_root,
             "state root at {height}"

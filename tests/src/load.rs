@@ -1,6 +1,7 @@
-//! A steady transaction load for cluster tests: a background thread signs `Put`s and submits
-//! them round-robin to a set of gRPC endpoints at a fixed rate, remembering every transaction a
-//! node acknowledged (admitted) and counting refusals by status code.
+//! A steady transaction load for cluster tests: a background thread signs notarizations (any
+//! organization admin may notarize) and submits them round-robin to a set of gRPC endpoints at
+//! a fixed rate, remembering every transaction a node acknowledged (admitted) and counting
+//! refusals by status code.
 //!
 //! Nodes that are down simply refuse (counted as `unavailable`); the load goes on, so tests can
 //! kill and restart validators underneath it.
@@ -105,10 +106,10 @@ async fn run(
             signer: key.public(),
             nonce,
             valid_until: heights[i] + ttl,
-            op: Operation::Put {
-                namespace: "load".into(),
-                key: format!("k{}", nonce % 1000).into_bytes(),
-                value: vec![b'x'; 200],
+            op: Operation::Notarize {
+                digest: Hash::of(&nonce.to_be_bytes()),
+                metadata: "x".repeat(200),
+                co_signers: Vec::new(),
             },
         }
         .sign(&key);

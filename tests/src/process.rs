@@ -132,17 +132,14 @@ impl ProcessCluster {
             "init failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let metrics: SocketAddr = format!("127.0.0.1:{}", free_port())
-            .parse()
-            .expect("address");
-        let rpc: SocketAddr = format!("127.0.0.1:{}", free_port())
-            .parse()
-            .expect("address");
+        let ports = free_ports(3);
+        let metrics: SocketAddr = format!("127.0.0.1:{}", ports[0]).parse().expect("address");
+        let rpc: SocketAddr = format!("127.0.0.1:{}", ports[1]).parse().expect("address");
         let config = std::fs::read_to_string(home.join("config.toml"))
             .expect("config")
             .replace(
                 "/ip4/0.0.0.0/tcp/7100",
-                &format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+                &format!("/ip4/127.0.0.1/tcp/{}", ports[2]),
             )
             .replace("127.0.0.1:7300", &metrics.to_string())
             .replace("127.0.0.1:7200", &rpc.to_string());
@@ -156,6 +153,40 @@ impl ProcessCluster {
         let index = self.nodes.len() - 1;
         self.restart(index);
         index
+    }
+
+    /// Node `i`'s node key (its consensus identity and PeerId).
+    pub fn node_key(&self, i: usize) -> cassia_crypto::PublicKey {
+        cassia_crypto::keyfile::read_public(&self.nodes[i].home.join("keys/node.key"))
+            .expect("node key")
+            .1
+    }
+
+    /// Node `i`'s libp2p listen address, as its config states it.
+    pub fn p2p_address(&self, i: usize) -> String {
+        let config =
+            std::fs::read_to_string(self.nodes[i].home.join("config.toml")).expect("config.toml");
+        let section = config.split("[network]").nth(1).expect("network section");
+        let line = section
+            .lines()
+            .find(|l| l.starts_with("listen"))
+            .expect("listen setting");
+        line.split('"').nth(1).expect("quoted address").to_string()
+    }
+
+    /// The gRPC endpoint URL of node `i`.
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("http://{}", self.nodes[i].rpc)
+    }
+
+    /// The account key of organization `org`'s admin in the devnet.
+    pub fn admin_key(&self, org: usize) -> cassia_crypto::Keypair {
+        cassia_crypto::keyfile::read(
+            &self.root().join(format!("devnet/org{org}-admin.key")),
+            None,
+        )
+        .expect("admin key")
+        .1
     }
 
     /// The temporary directory holding every home.
@@ -175,7 +206,10 @@ impl ProcessCluster {
         let child = Command::new(cassia_binary())
             .args(["node", "--home"])
             .arg(&node.home)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("CASSIA_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -304,13 +338,40 @@ impl Drop for ProcessCluster {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
+        // A failed test shows the end of every node's log: the directory is deleted next.
+        if std::thread::panicking() {
+            for (i, node) in self.nodes.iter().enumerate() {
+                let log = std::fs::read_to_string(node.home.join("node.log")).unwrap_or_default();
+                // Per-block commit lines would crowd out what went wrong.
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|line| !line.contains("committed height="))
+                    .collect();
+                let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+                eprintln!(
+                    "---- node{i} log (last {} lines but commits) ----",
+                    tail.len()
+                );
+                for line in tail {
+                    eprintln!("{line}");
+                }
+            }
+        }
     }
 }
 
-/// A port that is free now.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("bound address").port()
+/// Log lines of each node shown when a cluster test fails.
+const LOG_TAIL_LINES: usize = 25;
+
+/// `n` distinct ports that are free now (all held until all are chosen).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound address").port())
+        .collect()
 }
 
 /// The `listen = "..."` address of `section` (e.g. `[rpc]`) in a home's config.toml.

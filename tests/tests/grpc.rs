@@ -11,6 +11,7 @@ use cassia_api::convert::kv_state_key;
 use cassia_api::{ApiError, BlockId, Client, certified_block_from, pb};
 use cassia_crypto::keyfile;
 use cassia_crypto::{Hash, Keypair};
+use cassia_ledger::records::NamespaceAcl;
 use cassia_ledger::{Genesis, Operation, SignedTransaction, Transaction, codec};
 use cassia_tests::process::ProcessCluster;
 use tonic::Code;
@@ -102,6 +103,7 @@ fn every_rpc_against_a_running_cluster() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        namespaces_are_created_by_an_admin(&mut fixture).await;
         status_names_chain_leader_and_validators(&fixture).await;
         let committed = transactions_commit_and_read_back_with_proofs(&mut fixture).await;
         blocks_read_by_height_hash_and_latest_with_valid_certificates(&fixture, &committed).await;
@@ -113,6 +115,27 @@ fn every_rpc_against_a_running_cluster() {
         malformed_and_oversized_requests_get_errors_and_the_node_lives_on(&fixture).await;
     });
     mempool_full_and_deadline_exceeded_while_the_chain_is_stalled(&mut fixture, &runtime);
+}
+
+/// Registry writes need a namespace; org0's admin (the fixture's key) creates the ones the
+/// sections use.
+async fn namespaces_are_created_by_an_admin(fixture: &mut Fixture) {
+    let mut client = fixture.client(0).await;
+    let height = client.status().await.expect("status").height;
+    for namespace in ["licences", "registry", "events", "errors", "stalled"] {
+        let tx = fixture.sign(
+            Operation::CreateNamespace {
+                namespace: namespace.into(),
+                acl: NamespaceAcl::default(),
+            },
+            height,
+        );
+        let committed = client
+            .submit_and_wait(&tx, Duration::from_secs(60))
+            .await
+            .expect("the namespace is created");
+        assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
+    }
 }
 
 async fn status_names_chain_leader_and_validators(fixture: &Fixture) {
@@ -156,6 +179,10 @@ async fn transactions_commit_and_read_back_with_proofs(
     code_of(other.receipt(&Hash::of(b"never")).await, Code::NotFound);
     code_of(other.transaction(&Hash::of(b"never")).await, Code::NotFound);
     committed
+}
+
+async fn rest_height(client: &mut Client) -> u64 {
+    client.status().await.expect("status").height
 }
 
 async fn wait_until_height(client: &mut Client, height: u64) {
@@ -279,12 +306,60 @@ async fn state_queries_prove_values_absence_and_history(fixture: &mut Fixture) {
     assert_eq!(rest.versions.len(), 1);
     assert_eq!(rest.versions[0].value, b"v2");
     assert_eq!(rest.next_from_height, 0);
+    // A namespace with a readers list answers only to signed queries of its owner's or readers'
+    // accounts.
+    let height = rest_height(&mut client).await;
+    let sealed = fixture.sign(
+        Operation::CreateNamespace {
+            namespace: "sealed".into(),
+            acl: NamespaceAcl {
+                writers: vec![],
+                readers: vec!["org1".into()],
+            },
+        },
+        height,
+    );
+    client
+        .submit_and_wait(&sealed, Duration::from_secs(60))
+        .await
+        .expect("sealed namespace");
+    let secret = fixture.sign(put("sealed", "case-1", "confidential"), height);
+    let secret = client
+        .submit_and_wait(&secret, Duration::from_secs(60))
+        .await
+        .expect("sealed put");
+    assert!(secret.receipt.succeeded(), "{:?}", secret.receipt);
+    let sealed_key = kv_state_key("sealed", b"case-1");
+    let message = code_of(
+        client.query(sealed_key.clone(), None).await,
+        Code::PermissionDenied,
+    );
+    assert!(message.contains("readable only by"), "{message}");
+    let chain = fixture.genesis.chain_id.clone();
+    for (org, allowed) in [(0, true), (1, true), (2, false)] {
+        let mut reader = fixture
+            .client(1)
+            .await
+            .with_reader(fixture.cluster.admin_key(org), &chain);
+        let answer = reader.query(sealed_key.clone(), None).await;
+        if allowed {
+            let answer = answer.unwrap_or_else(|e| panic!("org{org} reads: {e}"));
+            assert_eq!(answer.value.as_deref(), Some(&b"confidential"[..]));
+        } else {
+            code_of(answer, Code::PermissionDenied);
+            code_of(
+                reader.history(sealed_key.clone(), 0, 10).await,
+                Code::PermissionDenied,
+            );
+        }
+    }
     // A notarization is found by its digest, and a second one of the same digest commits with
     // a failed receipt.
     let digest = Hash::of(b"contract.pdf");
     let notarize = || Operation::Notarize {
         digest,
         metadata: "{\"title\":\"contract\"}".into(),
+        co_signers: Vec::new(),
     };
     let height = second.header.height;
     let tx = fixture.sign(notarize(), height);
@@ -548,6 +623,18 @@ async fn every_rejection_has_its_status_code(fixture: &mut Fixture) {
         message.contains("expired") || message.contains("valid"),
         "{message}"
     );
+    // A key that is no account of any organization: refused at admission, naming why.
+    let stranger = Keypair::from_secret([99; 32]);
+    let denied = Transaction {
+        chain_id: fixture.genesis.chain_id.clone(),
+        signer: stranger.public(),
+        nonce: 1,
+        valid_until: height + 100,
+        op: put("errors", "stranger", "x"),
+    }
+    .sign(&stranger);
+    let message = code_of(client.submit(&denied).await, Code::PermissionDenied);
+    assert!(message.contains("not a registered account"), "{message}");
     let mut forged = fixture.sign(put("errors", "forged", "x"), height);
     forged.tx.nonce += 1;
     code_of(client.submit(&forged).await, Code::InvalidArgument);

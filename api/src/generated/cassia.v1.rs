@@ -184,7 +184,7 @@ pub struct SubscribeEventsRequest {
     pub from_height: u64,
     #[prost(uint32, tag = "2")]
     pub from_index: u32,
-    /// Only events of this operation kind (e.g. "put", "notarize"); empty: all.
+    /// Only events of this operation kind (see Event.kind); empty: all.
     #[prost(string, tag = "3")]
     pub kind: ::prost::alloc::string::String,
     /// Only events in this namespace (puts); empty: all.
@@ -202,7 +202,9 @@ pub struct Event {
     pub tx_id: ::prost::alloc::vec::Vec<u8>,
     #[prost(bytes = "vec", tag = "4")]
     pub block_hash: ::prost::alloc::vec::Vec<u8>,
-    /// Operation kind: "put", "notarize".
+    /// Operation kind: "put", "notarize", "register_account", "revoke_account",
+    /// "create_namespace", "set_namespace_acl", "register_item", "append_item_event",
+    /// "anchor_batch", "propose", "vote", "validator_ready".
     #[prost(string, tag = "5")]
     pub kind: ::prost::alloc::string::String,
     /// The signer's account key.
@@ -212,12 +214,15 @@ pub struct Event {
     pub success: bool,
     #[prost(string, tag = "8")]
     pub failure: ::prost::alloc::string::String,
-    /// Put: the namespace and key.
+    /// Put, CreateNamespace, SetNamespaceAcl: the namespace.
     #[prost(string, tag = "9")]
     pub namespace: ::prost::alloc::string::String,
+    /// Put: the record key; RegisterItem, AppendItemEvent: the item code; RegisterAccount,
+    /// RevokeAccount: the account key; AnchorBatch: the batch id.
     #[prost(bytes = "vec", tag = "10")]
     pub key: ::prost::alloc::vec::Vec<u8>,
-    /// Notarize: the digest.
+    /// Notarize: the digest; AnchorBatch: the Merkle root; Propose: the proposal id (its tx id);
+    /// Vote: the proposal id; ValidatorReady: the named block hash.
     #[prost(bytes = "vec", tag = "11")]
     pub digest: ::prost::alloc::vec::Vec<u8>,
 }
@@ -1466,6 +1471,13 @@ pub mod state_service_client {
     use tonic::codegen::*;
     use tonic::codegen::http::Uri;
     /// Reading state.
+    ///
+    /// Registry records of a namespace whose access list names readers are answered only to accounts
+    /// of its owner or reader organizations, which sign each request: headers x-cassia-reader (the
+    /// account key, hex), x-cassia-reader-time-ms (now, Unix ms; within 5 minutes of the node's
+    /// clock) and x-cassia-reader-signature (hex ed25519 signature over the domain-separated bytes
+    /// of (raw state key, time), see cassia-ledger's execution::read_signing_bytes). Otherwise:
+    /// PERMISSION_DENIED naming who may read.
     #[derive(Debug, Clone)]
     pub struct StateServiceClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -1620,6 +1632,13 @@ pub mod state_service_server {
         ) -> std::result::Result<tonic::Response<super::HistoryResponse>, tonic::Status>;
     }
     /// Reading state.
+    ///
+    /// Registry records of a namespace whose access list names readers are answered only to accounts
+    /// of its owner or reader organizations, which sign each request: headers x-cassia-reader (the
+    /// account key, hex), x-cassia-reader-time-ms (now, Unix ms; within 5 minutes of the node's
+    /// clock) and x-cassia-reader-signature (hex ed25519 signature over the domain-separated bytes
+    /// of (raw state key, time), see cassia-ledger's execution::read_signing_bytes). Otherwise:
+    /// PERMISSION_DENIED naming who may read.
     #[derive(Debug)]
     pub struct StateServiceServer<T> {
         inner: Arc<T>,

@@ -1,13 +1,17 @@
-//! Client commands: `cassia status` and `cassia tx ...`, over gRPC (`--endpoint`). Reading
-//! commands (`query`, `watch`) are in [`super::read`].
+//! Client commands: `cassia status` and `cassia tx ...`, over gRPC (`--endpoint`). Each
+//! `tx` subcommand ([`operations`]) signs one transaction locally with `--key` and submits it;
+//! with `--wait` it prints the receipt and exits 1 when the operation failed. Reading commands
+//! (`query`, `watch`) are in [`super::read`].
+
+pub mod batch;
+mod operations;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cassia_api::Client;
-use cassia_crypto::Hash;
-use cassia_crypto::keyfile::KeyKind;
 use cassia_ledger::{Operation, Transaction};
+use operations::{ChainTip, TxOperation};
 
 use crate::files::{self, PassphraseArgs};
 
@@ -65,7 +69,7 @@ pub struct Tx {
     operation: TxOperation,
     #[command(flatten)]
     endpoint: EndpointArgs,
-    /// The signer's account key file.
+    /// The signer's key file (an account key; a node key for `validator-ready`).
     #[arg(long, value_name = "FILE", global = true)]
     key: Option<PathBuf>,
     /// Blocks from the current height the transaction stays valid.
@@ -81,83 +85,38 @@ pub struct Tx {
     passphrase: PassphraseArgs,
 }
 
-/// The operations a transaction can carry.
-#[derive(Debug, clap::Subcommand)]
-enum TxOperation {
-    /// Set a key in a namespace (registries, data sharing).
-    Put {
-        /// Namespace, e.g. `licences`.
-        #[arg(long)]
-        namespace: String,
-        /// The record's key (UTF-8).
-        #[arg(long = "record")]
-        record: String,
-        /// The value (UTF-8).
-        #[arg(long)]
-        value: String,
-    },
-    /// Anchor a document's digest (存证).
-    Notarize {
-        /// The document to hash with blake3 (or give --digest).
-        #[arg(long, value_name = "FILE", conflicts_with = "digest")]
-        file: Option<PathBuf>,
-        /// The digest, 64 hex characters.
-        #[arg(long)]
-        digest: Option<String>,
-        /// Metadata stored with it.
-        #[arg(long, default_value = "")]
-        metadata: String,
-    },
-}
-
-impl TxOperation {
-    fn into_operation(self) -> Result<Operation> {
-        Ok(match self {
-            TxOperation::Put {
-                namespace,
-                record,
-                value,
-            } => Operation::Put {
-                namespace,
-                key: record.into_bytes(),
-                value: value.into_bytes(),
-            },
-            TxOperation::Notarize {
-                file,
-                digest,
-                metadata,
-            } => {
-                let digest = match (file, digest) {
-                    (Some(path), _) => Hash::of(
-                        &std::fs::read(&path)
-                            .with_context(|| format!("reading {}", path.display()))?,
-                    ),
-                    (None, Some(hex)) => Hash::from_hex(&hex)?,
-                    (None, None) => anyhow::bail!("give --file or --digest"),
-                };
-                Operation::Notarize { digest, metadata }
-            }
-        })
-    }
-}
-
 impl Tx {
     /// Runs the command.
     pub fn execute(self) -> Result<()> {
         let key_path = self
             .key
             .clone()
-            .context("--key is required: the signer's account key file")?;
-        let key = files::read_key(&key_path, &self.passphrase, KeyKind::Account)?;
-        let op = self.operation.into_operation()?;
+            .context("--key is required: the signer's key file")?;
+        let key = files::read_key(&key_path, &self.passphrase, self.operation.key_kind())?;
         block_on(async {
-            let mut client = Client::connect(&self.endpoint.endpoint).await?;
+            if let TxOperation::Cosign(cosign) = &self.operation {
+                let chain_id = match cosign.chain_id() {
+                    Some(chain_id) => chain_id.to_string(),
+                    None => self.connect().await?.status().await?.chain_id,
+                };
+                println!("{}", cosign.sign(&key, &chain_id)?);
+                return Ok(());
+            }
+            let mut client = self.connect().await?;
             let status = client.status().await?;
-            let tx = Transaction {
+            let tip = ChainTip {
                 chain_id: status.chain_id,
+                height: status.height,
+                block_hash: status.block_hash,
+            };
+            let valid_until = tip.height.saturating_add(self.ttl);
+            let op = self.operation.into_operation(&tip, &self.passphrase)?;
+            let is_proposal = matches!(op, Operation::Propose { .. });
+            let tx = Transaction {
+                chain_id: tip.chain_id,
                 signer: key.public(),
                 nonce: cassia_crypto::random_u64()?,
-                valid_until: status.height.saturating_add(self.ttl),
+                valid_until,
                 op,
             }
             .sign(&key);
@@ -171,7 +130,14 @@ impl Tx {
             if let Some(failure) = &committed.receipt.failure {
                 anyhow::bail!("transaction committed but failed: {failure}");
             }
+            if is_proposal {
+                println!("proposal id: {}", committed.receipt.tx_id);
+            }
             Ok(())
         })
+    }
+
+    async fn connect(&self) -> Result<Client> {
+        Ok(Client::connect(&self.endpoint.endpoint).await?)
     }
 }

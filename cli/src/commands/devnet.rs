@@ -75,9 +75,10 @@ impl Devnet {
         let nodes: Vec<Keypair> = (0..self.nodes)
             .map(|_| Keypair::try_generate())
             .collect::<Result<_, _>>()?;
-        let p2p_ports: Vec<u16> = (0..self.nodes)
-            .map(|_| free_port())
-            .collect::<Result<_>>()?;
+        // Every port at once, so that no two of this devnet's listeners get the same one.
+        let ports = free_ports(3 * self.nodes)?;
+        let (p2p_ports, rest) = ports.split_at(self.nodes);
+        let (metrics_ports, rpc_ports) = rest.split_at(self.nodes);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
         let mut genesis = Genesis {
             chain_id: "cassia-devnet".into(),
@@ -107,9 +108,10 @@ impl Devnet {
         files::write_genesis(&self.home.join("genesis.json"), &genesis)?;
         for (i, key) in nodes.iter().enumerate() {
             let dir = self.home.join(format!("node{i}"));
-            let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+            let metrics: SocketAddr = format!("127.0.0.1:{}", metrics_ports[i]).parse()?;
+            let rpc: SocketAddr = format!("127.0.0.1:{}", rpc_ports[i]).parse()?;
             let p2p = format!("/ip4/127.0.0.1/tcp/{}", p2p_ports[i]);
-            write_home(&dir, &genesis, key, &p2p, metrics)?;
+            write_home(&dir, &genesis, key, &p2p, metrics, rpc)?;
             keyfile::write(
                 &self.home.join(format!("org{i}-admin.key")),
                 KeyKind::Account,
@@ -132,6 +134,7 @@ fn write_home(
     key: &Keypair,
     p2p: &str,
     metrics: SocketAddr,
+    rpc: SocketAddr,
 ) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir.join("keys"))?;
@@ -150,7 +153,7 @@ fn write_home(
         )
         .replace(
             "listen = \"127.0.0.1:7200\"",
-            &format!("listen = \"127.0.0.1:{}\"", free_port()?),
+            &format!("listen = \"{rpc}\""),
         );
     std::fs::write(dir.join("config.toml"), config)?;
     Ok(())
@@ -177,10 +180,16 @@ fn existing_homes(root: &Path) -> Result<Vec<Home>> {
     Ok(homes)
 }
 
-/// A port the kernel says is free now (the devnet binds it moments later).
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+/// `n` distinct ports the kernel says are free now (the nodes bind them moments later). All
+/// are held until all are chosen, so none is handed out twice.
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").context("finding a free port"))
+        .collect::<Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 fn run_nodes(homes: &[Home]) -> Result<()> {

@@ -1,7 +1,9 @@
 //! One module per subcommand, each a clap struct with an `execute` method.
 
+mod bench;
 mod client;
 mod devnet;
+mod evidence;
 mod genesis;
 mod init;
 mod keygen;
@@ -32,6 +34,11 @@ pub enum Command {
     Query(read::Query),
     /// Follow committed blocks or events from a height (gRPC).
     Watch(read::Watch),
+    /// Evidence packages a court can check offline: export from a node, verify with no node.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
+    /// Load a running consortium with signed transactions; report throughput and latency.
+    Bench(bench::Bench),
 }
 
 impl Command {
@@ -47,6 +54,8 @@ impl Command {
             Command::Tx(command) => command.execute(),
             Command::Query(command) => command.execute(),
             Command::Watch(command) => command.execute(),
+            Command::Evidence(command) => command.execute(),
+            Command::Bench(command) => command.execute(),
         }
     }
 }

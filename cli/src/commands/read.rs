@@ -1,6 +1,9 @@
-//! Reading commands over gRPC: `cassia query block|tx|receipt|state|history` and
+//! Reading commands over gRPC: `cassia query block|tx|receipt|state|history`, the chain's
+//! records (`query account|namespace|item|batch|proposal|...`, in [`records`]) and
 //! `cassia watch blocks|events`. Every proof the node sends is checked by the client crate
 //! before anything is printed.
+
+mod records;
 
 use anyhow::{Context, Result};
 use cassia_api::convert::kv_state_key;
@@ -108,6 +111,8 @@ enum QueryWhat {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    #[command(flatten)]
+    Record(records::RecordQuery),
 }
 
 impl Query {
@@ -190,6 +195,7 @@ impl Query {
                         println!("more: --from {}", page.next_from_height);
                     }
                 }
+                QueryWhat::Record(query) => query.execute(&mut client).await?,
             }
             Ok(())
         })
@@ -217,7 +223,7 @@ enum WatchWhat {
     Blocks,
     /// One line per committed transaction.
     Events {
-        /// Only this operation kind (put, notarize).
+        /// Only this operation kind, as events name it (put, notarize, register_item, vote...).
         #[arg(long, default_value = "")]
         kind: String,
         /// Only this namespace.

@@ -434,6 +434,11 @@ impl Replica {
             payload.height() == self.height && payload.view() >= self.view,
             "signing only at the current view"
         );
+        // Only members of the set in force vote: a node added by governance follows the chain
+        // as an observer until the height its membership takes effect.
+        if !self.validators.contains(&self.me) {
+            return None;
+        }
         let (view, kind) = (payload.view(), payload.kind());
         let candidate = Message::sign(&self.config.chain_id, &self.config.key, payload);
         if let Some(earlier) = self

@@ -2,6 +2,8 @@
 
 use cassia_api::convert::validator_to_pb;
 use cassia_api::pb;
+use cassia_ledger::execution::keys;
+use cassia_ledger::{ValidatorSet, codec};
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -13,7 +15,14 @@ impl pb::node_service_server::NodeService for Api {
         _: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let head = self.head.borrow().clone();
-        let validators = &self.genesis.validators;
+        // The set in force for the next block, from the committed state.
+        let validators = self
+            .store
+            .state_get(keys::VALIDATORS)
+            .ok()
+            .flatten()
+            .and_then(|bytes| codec::decode::<ValidatorSet>(&bytes).ok())
+            .map_or_else(|| self.genesis.validators.clone(), |set| set.validators);
         Ok(Response::new(pb::StatusResponse {
             chain_id: self.genesis.chain_id.clone(),
             height: head.height,

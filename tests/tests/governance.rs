@@ -1,0 +1,163 @@
+//! Validator-set changes by governance, with real processes under a transaction load: a 5th
+//! validator is proposed, approved by more than 2/3 of the organizations, catches up, proves it
+//! (ValidatorReady) and joins; it then votes (the chain keeps committing with one original
+//! validator stopped, which needs its vote). Then an original validator is removed: the chain
+//! keeps committing and the removed node is refused. Every wait is bounded.
+
+use std::time::{Duration, Instant};
+
+use cassia_api::Client;
+use cassia_crypto::{Hash, Keypair};
+use cassia_ledger::records::GovAction;
+use cassia_ledger::{Operation, SignedTransaction, Transaction, Validator};
+use cassia_tests::load::Load;
+use cassia_tests::process::ProcessCluster;
+
+const WAIT: Duration = Duration::from_secs(120);
+const CHAIN: &str = "cassia-devnet";
+
+fn signed(key: &Keypair, op: Operation, height: u64, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: CHAIN.into(),
+        signer: key.public(),
+        nonce,
+        valid_until: height + 200,
+        op,
+    }
+    .sign(key)
+}
+
+/// Proposes `action` as org0 and has org1 and org2 vote yes (3 of 4 organizations).
+async fn pass(
+    cluster: &ProcessCluster,
+    client: &mut Client,
+    action: GovAction,
+    nonce: u64,
+) -> Hash {
+    let height = client.status().await.expect("status").height;
+    let proposal = signed(
+        &cluster.admin_key(0),
+        Operation::Propose {
+            action,
+            effective_height: height + 6,
+        },
+        height,
+        nonce,
+    );
+    let committed = client
+        .submit_and_wait(&proposal, Duration::from_secs(60))
+        .await
+        .expect("the proposal commits");
+    assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
+    for org in [1, 2] {
+        let vote = signed(
+            &cluster.admin_key(org),
+            Operation::Vote {
+                proposal: proposal.id(),
+                approve: true,
+            },
+            height,
+            nonce + org as u64,
+        );
+        let committed = client
+            .submit_and_wait(&vote, Duration::from_secs(60))
+            .await
+            .expect("the vote commits");
+        assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
+    }
+    proposal.id()
+}
+
+async fn wait_for_validators(client: &mut Client, count: usize, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = client.status().await.expect("status");
+        if status.validators.len() == count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the set still has {} validators",
+            status.validators.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() {
+    let mut cluster = ProcessCluster::start(4);
+    cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
+    let endpoints = (0..4).map(|i| cluster.endpoint(i)).collect();
+    let load = Load::start(endpoints, cluster.admin_key(3), CHAIN.into(), 20, 500);
+    let newcomer = cluster.start_outsider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    // Add: proposal, 3 of 4 organizations approve; it syncs, proves readiness, joins.
+    let added = Validator {
+        name: "node4".into(),
+        organization: "org0".into(),
+        node_key: cluster.node_key(newcomer),
+        p2p_address: cluster.p2p_address(newcomer),
+    };
+    runtime.block_on(async {
+        let mut client = Client::connect(&cluster.endpoint(0))
+            .await
+            .expect("connect");
+        pass(
+            &cluster,
+            &mut client,
+            GovAction::AddValidator { validator: added },
+            1_000,
+        )
+        .await;
+        wait_for_validators(&mut client, 5, "the newcomer never joined").await;
+    });
+    let joined = cluster.height(0);
+    cluster.wait_for_height(&[0, 1, 2, 3, newcomer], joined + 2, WAIT);
+
+    // It votes: with node3 stopped, 4 of 5 (the quorum) need the newcomer.
+    assert!(cluster.stop(3), "node3 did not stop cleanly");
+    let before = cluster.height(0);
+    cluster.wait_for_height(&[0, 1, 2, newcomer], before + 3, WAIT);
+    cluster.restart(3);
+    cluster.wait_for_height(&[0, 1, 2, 3, newcomer], cluster.height(0) + 1, WAIT);
+
+    // Remove node1: the set shrinks to 4, the chain goes on, node1 is refused.
+    let removed = cluster.node_key(1);
+    runtime.block_on(async {
+        let mut client = Client::connect(&cluster.endpoint(0))
+            .await
+            .expect("connect");
+        pass(
+            &cluster,
+            &mut client,
+            GovAction::RemoveValidator { node_key: removed },
+            2_000,
+        )
+        .await;
+        wait_for_validators(&mut client, 4, "node1 was never removed").await;
+    });
+    let after_removal = cluster.height(0);
+    cluster.wait_for_height(&[0, 2, 3, newcomer], after_removal + 5, WAIT);
+    let report = load.stop();
+    assert!(
+        report.acknowledged.len() > 20,
+        "the load was mostly refused: {report:?}"
+    );
+    let node1 = cluster.height(1);
+    let others = cluster.height(0);
+    assert!(
+        node1 + 3 < others,
+        "the removed node1 kept up ({node1} vs {others}): it was not refused"
+    );
+    let status = |i| cluster.commit_at(i, others).expect("commit");
+    for i in [2, 3, newcomer] {
+        cluster.wait_for_height(&[i], others, WAIT);
+        assert_eq!(status(i), status(0), "node{i} agrees at {others}");
+    }
+}
