@@ -164,15 +164,15 @@ impl Bench {
         let (pool, refill) = self.fill_pool(&signer, &tally)?;
         let mut reader = clients[0].clone();
         let usage_start = report::scrape_all(&self.metrics).await;
-        let watcher = tokio::spawn(load::watch_commits(
+        let mut watcher = tokio::spawn(load::watch_commits(
             watcher_client,
             status.height.saturating_add(1),
             Arc::clone(&tally),
         ));
         let host_start = HostSample::now();
         tally.start();
-        self.offer(clients, pool, &tally, &watcher).await?;
-        self.drain(&tally, &watcher).await?;
+        self.offer(clients, pool, &tally, &mut watcher).await?;
+        self.drain(&tally, &mut watcher).await?;
         watcher.abort();
         if let Some(thread) = refill {
             // The pool was dropped with the load, so the thread is returning.
@@ -227,7 +227,7 @@ impl Bench {
         clients: Vec<Client>,
         pool: mpsc::Receiver<Prepared>,
         tally: &Arc<Tally>,
-        watcher: &tokio::task::JoinHandle<Result<()>>,
+        watcher: &mut tokio::task::JoinHandle<Result<()>>,
     ) -> Result<()> {
         let deadline = tally.start() + self.duration;
         let load = match self.rate {
@@ -249,7 +249,7 @@ impl Bench {
         let mut progress = Progress::default();
         while !load.is_finished() {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            check_watcher(watcher)?;
+            check_watcher(watcher).await?;
             progress.print(tally, "");
         }
         load.await.context("the load task failed")
@@ -259,25 +259,32 @@ impl Bench {
     async fn drain(
         &self,
         tally: &Tally,
-        watcher: &tokio::task::JoinHandle<Result<()>>,
+        watcher: &mut tokio::task::JoinHandle<Result<()>>,
     ) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(self.drain_secs);
         let mut progress = Progress::default();
         while tally.pending() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            check_watcher(watcher)?;
+            check_watcher(watcher).await?;
             progress.print_every_second(tally, " (draining)");
         }
         Ok(())
     }
 }
 
-/// Fails if the block watcher stopped (then commits would go unseen).
-fn check_watcher(watcher: &tokio::task::JoinHandle<Result<()>>) -> Result<()> {
-    if watcher.is_finished() {
-        bail!("the block subscription on the first endpoint ended; commits can no longer be seen");
+/// Fails, saying why, if the block watcher stopped (then commits would go unseen).
+async fn check_watcher(watcher: &mut tokio::task::JoinHandle<Result<()>>) -> Result<()> {
+    if !watcher.is_finished() {
+        return Ok(());
     }
-    Ok(())
+    let why = match watcher.await {
+        Ok(Ok(())) => "the node closed the stream".to_string(),
+        Ok(Err(error)) => format!("{error:#}"),
+        Err(error) => error.to_string(),
+    };
+    bail!(
+        "the block subscription on the first endpoint ended ({why}); commits can no longer be seen"
+    )
 }
 
 /// `20`, `20s`, `500ms`, `2m`.

@@ -43,11 +43,11 @@ pub(super) struct Prepared {
 /// encoded size asked for.
 #[derive(Clone)]
 pub(super) struct Signer {
-    pub(super) key: Arc<Keypair>,
-    pub(super) chain_id: String,
+    key: Arc<Keypair>,
+    chain_id: String,
     /// Distinguishes this run's digests and nonces from every other run's.
-    pub(super) seed: u64,
-    pub(super) metadata: String,
+    seed: u64,
+    metadata: String,
     pub(super) tx_bytes: usize,
 }
 
@@ -71,7 +71,7 @@ impl Signer {
         Ok(signer)
     }
 
-    pub(super) fn sign(&self, index: u64, valid_until: u64) -> Prepared {
+    fn sign(&self, index: u64, valid_until: u64) -> Prepared {
         let digest = Hash::of_parts(&[
             b"cassia-bench",
             &self.seed.to_le_bytes(),
@@ -231,7 +231,7 @@ pub(super) async fn offer_closed_loop(
 }
 
 /// Submits one transaction; `slot` is given back as `hold` says.
-pub(super) async fn submit_one(
+async fn submit_one(
     client: &mut Client,
     prepared: Prepared,
     tally: &Tally,
@@ -254,7 +254,7 @@ pub(super) async fn submit_one(
 }
 
 /// The rejection reason: the gRPC status code, or what else went wrong.
-pub(super) fn reason_of(error: &ApiError) -> String {
+fn reason_of(error: &ApiError) -> String {
     match error {
         ApiError::Status(status) => format!("{:?}", status.code()),
         ApiError::Connect { .. } => "connect".into(),
@@ -295,15 +295,15 @@ pub(super) struct Tally {
     /// Last committed height the watcher saw.
     pub(super) height: AtomicU64,
     /// Submitted transactions not yet committed nor refused.
-    pub(super) pending: Mutex<HashMap<Hash, Pending>>,
+    pending: Mutex<HashMap<Hash, Pending>>,
     pub(super) outcome: Mutex<Outcome>,
 }
 
 /// A submitted transaction not yet seen committed nor refused.
-pub(super) struct Pending {
-    pub(super) submitted: Instant,
+struct Pending {
+    submitted: Instant,
     /// Closed loop: the endpoint's slot, freed when this entry is removed.
-    pub(super) _slot: Option<OwnedSemaphorePermit>,
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 /// The parts of [`Tally`] that are more than counters.
@@ -353,7 +353,7 @@ impl Tally {
         *self.started.get_or_init(Instant::now)
     }
 
-    pub(super) fn submitting(&self, id: Hash, slot: Option<OwnedSemaphorePermit>) {
+    fn submitting(&self, id: Hash, slot: Option<OwnedSemaphorePermit>) {
         let submitted = Instant::now();
         self.first_submission.get_or_init(|| submitted);
         let pending = Pending {
@@ -364,7 +364,7 @@ impl Tally {
         self.submitted.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(super) fn rejected(&self, id: &Hash, reason: String) {
+    fn rejected(&self, id: &Hash, reason: String) {
         lock(&self.pending).remove(id);
         *lock(&self.outcome).rejected.entry(reason).or_insert(0) += 1;
     }
@@ -373,7 +373,7 @@ impl Tally {
         lock(&self.pending).len()
     }
 
-    pub(super) fn committed_block(&self, height: u64, tx_ids: &[Hash], arrival: Instant) {
+    fn committed_block(&self, height: u64, tx_ids: &[Hash], arrival: Instant) {
         self.height.fetch_max(height, Ordering::Relaxed);
         let ours: Vec<(Hash, Instant)> = {
             let mut pending = lock(&self.pending);
