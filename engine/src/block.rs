@@ -102,17 +102,38 @@ pub enum CheckMode {
     Certified,
 }
 
-/// Checks `block` against `tip`, `validators` (in force at its height) and `parameters`, and
-/// returns its execution outcome.
+/// What a block is checked against.
+pub struct CheckContext<'a> {
+    /// Chain id.
+    pub chain_id: &'a str,
+    /// Parameters in force at the block's height.
+    pub parameters: &'a Parameters,
+    /// The tip the block must extend.
+    pub tip: &'a Tip,
+    /// The set in force at the block's height.
+    pub validators: &'a ValidatorSet,
+    /// The committed state.
+    pub state: &'a dyn cassia_ledger::execution::StateReader,
+    /// Transactions whose signatures this node already verified (see
+    /// [`Mempool::verified`](crate::mempool::Mempool::verified)).
+    pub verified: &'a dyn Fn(&SignedTransaction) -> bool,
+}
+
+/// Checks `block` against the tip, the validators in force at its height and the parameters,
+/// and returns its execution outcome.
 pub fn check_block(
-    chain_id: &str,
-    parameters: &Parameters,
-    tip: &Tip,
-    validators: &ValidatorSet,
-    state: &dyn cassia_ledger::execution::StateReader,
+    context: &CheckContext<'_>,
     block: &Block,
     mode: CheckMode,
 ) -> Result<BlockOutcome, BlockError> {
+    let CheckContext {
+        chain_id,
+        parameters,
+        tip,
+        validators,
+        state,
+        verified,
+    } = *context;
     let header = &block.header;
     if Some(header.height) != tip.height.checked_add(1) || header.parent != tip.block_hash {
         return Err(BlockError::NotNext {
@@ -137,7 +158,15 @@ pub fn check_block(
         }
     }
     check_size(parameters, block)?;
-    verify_signatures(&block.transactions).map_err(BlockError::BadSignature)?;
+    // Signatures this node already verified (at mempool admission) are not verified again.
+    let unverified: Vec<(usize, &SignedTransaction)> = block
+        .transactions
+        .iter()
+        .enumerate()
+        .filter(|(_, tx)| !verified(tx))
+        .collect();
+    let to_check: Vec<&SignedTransaction> = unverified.iter().map(|(_, tx)| *tx).collect();
+    verify_signatures(&to_check).map_err(|i| BlockError::BadSignature(unverified[i].0))?;
     if tx_tree(&block.transactions).root() != header.tx_root {
         return Err(BlockError::RootMismatch("tx_root"));
     }
@@ -189,11 +218,8 @@ fn check_size(parameters: &Parameters, block: &Block) -> Result<(), BlockError> 
 
 /// Checks every transaction signature: one batch, and one by one only if the batch fails, to
 /// return the index of the first bad one.
-pub fn verify_signatures(transactions: &[SignedTransaction]) -> Result<(), usize> {
-    let messages: Vec<Vec<u8>> = transactions
-        .iter()
-        .map(SignedTransaction::signing_bytes)
-        .collect();
+pub fn verify_signatures(transactions: &[&SignedTransaction]) -> Result<(), usize> {
+    let messages: Vec<Vec<u8>> = transactions.iter().map(|tx| tx.signing_bytes()).collect();
     let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
     let signatures: Vec<Signature> = transactions.iter().map(|tx| tx.signature).collect();
     let keys: Vec<PublicKey> = transactions.iter().map(|tx| tx.tx.signer).collect();
@@ -231,6 +257,7 @@ pub struct BuildContext<'a> {
 pub fn build_block(
     context: &BuildContext<'_>,
     candidates: Vec<SignedTransaction>,
+    verified: &dyn Fn(&SignedTransaction) -> bool,
 ) -> Result<(Block, BlockOutcome, Vec<Hash>), TreeError> {
     let height = context
         .tip
@@ -244,7 +271,8 @@ pub fn build_block(
     };
     let (mut transactions, mut dropped): (Vec<_>, Vec<_>) =
         candidates.into_iter().partition(|tx| {
-            tx.verify_signature().is_ok() && check_admissible(&block_context, tx).is_ok()
+            (verified(tx) || tx.verify_signature().is_ok())
+                && check_admissible(&block_context, tx).is_ok()
         });
     let mut dropped: Vec<Hash> = dropped.drain(..).map(|tx| tx.id()).collect();
     // Each failed attempt removes one transaction, so this ends.

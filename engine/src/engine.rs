@@ -20,7 +20,8 @@ use cassia_ledger::execution::BlockOutcome;
 use cassia_ledger::{Block, CommitCertificate, Height, Parameters, View};
 
 use crate::block::{
-    BlockError, BuildContext, CheckMode, HEADER_ALLOWANCE_BYTES, build_block, check_block,
+    BlockError, BuildContext, CheckContext, CheckMode, HEADER_ALLOWANCE_BYTES, build_block,
+    check_block,
 };
 use crate::mempool::Mempool;
 use crate::store::{Store, StoreError};
@@ -228,8 +229,10 @@ impl<S: Store, M: Mempool> Engine<S, M> {
             view,
             now_ms,
         };
-        let (block, outcome, dropped) = build_block(&context, candidates)
-            .map_err(|error| StoreError::Corrupt(format!("building a block: {error}")))?;
+        let mempool = &self.mempool;
+        let (block, outcome, dropped) =
+            build_block(&context, candidates, &|tx| mempool.verified(tx))
+                .map_err(|error| StoreError::Corrupt(format!("building a block: {error}")))?;
         self.mempool.remove(&dropped);
         self.cache_outcome(block.hash(), outcome);
         self.drive(
@@ -419,15 +422,15 @@ impl<S: Store, M: Mempool> Engine<S, M> {
         let validators = self.store.validator_set(height)?;
         let parameters = self.store.parameters(height)?;
         let state = self.store.state();
-        Ok(check_block(
-            &self.config.chain_id,
-            &parameters,
-            &tip,
-            &validators,
+        let context = CheckContext {
+            chain_id: &self.config.chain_id,
+            parameters: &parameters,
+            tip: &tip,
+            validators: &validators,
             state,
-            block,
-            mode,
-        ))
+            verified: &|tx| self.mempool.verified(tx),
+        };
+        Ok(check_block(&context, block, mode))
     }
 
     fn cache_outcome(&mut self, hash: Hash, outcome: BlockOutcome) {

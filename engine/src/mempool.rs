@@ -12,6 +12,15 @@ pub trait Mempool {
     fn take_for_block(&mut self, max_txs: usize, max_bytes: u64) -> Vec<SignedTransaction>;
     /// Forgets transactions that committed or can never be included.
     fn remove(&mut self, ids: &[Hash]);
+    /// Whether the pool already checked the signature of exactly `tx` (same body, same
+    /// signature bytes) when it admitted it. Block building and validation then skip it, so a
+    /// node verifies each signature once. Comparing the signature bytes matters: a block may
+    /// carry the same body with other signature bytes, which must be checked (the block commits
+    /// to them, and evidence packages prove them).
+    fn verified(&self, tx: &SignedTransaction) -> bool {
+        let _ = tx;
+        false
+    }
 }
 
 /// How many transactions a [`MemoryMempool`] holds by default. When full, new ones are refused

@@ -43,6 +43,15 @@ pub struct NodeMempool {
     bytes: usize,
 }
 
+/// Whether a transaction's signature was already verified before admission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// Verified by the caller (e.g. with its whole gossip batch, in one batch verification).
+    Verified,
+    /// Not yet: admission verifies it.
+    Unchecked,
+}
+
 impl NodeMempool {
     /// An empty pool for `chain_id`.
     pub fn new(
@@ -64,11 +73,13 @@ impl NodeMempool {
     }
 
     /// Admits `tx` after every check, or says why not. `committed` tells whether an id has
-    /// already committed (the store's transaction index).
+    /// already committed (the store's transaction index). `signature` says whether the caller
+    /// already verified the signature (in a batch); otherwise it is verified here.
     pub fn admit(
         &mut self,
         tx: SignedTransaction,
         committed: impl Fn(&Hash) -> bool,
+        signature: SignatureCheck,
     ) -> Result<Hash, Rejection> {
         let context = BlockContext {
             chain_id: &self.chain_id,
@@ -86,7 +97,9 @@ impl NodeMempool {
         {
             return Err(Rejection::MempoolFull);
         }
-        tx.verify_signature().map_err(|_| Rejection::BadSignature)?;
+        if signature == SignatureCheck::Unchecked {
+            tx.verify_signature().map_err(|_| Rejection::BadSignature)?;
+        }
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.by_sequence.insert(sequence, id);
@@ -129,6 +142,13 @@ impl NodeMempool {
 }
 
 impl Mempool for NodeMempool {
+    /// Admission verified every pending transaction's signature.
+    fn verified(&self, tx: &SignedTransaction) -> bool {
+        self.by_id
+            .get(&tx.id())
+            .is_some_and(|(_, pending)| pending.tx.signature == tx.signature)
+    }
+
     fn take_for_block(&mut self, max_txs: usize, max_bytes: u64) -> Vec<SignedTransaction> {
         let mut taken = Vec::new();
         let mut bytes = 0u64;
@@ -189,32 +209,44 @@ mod tests {
         let key = Keypair::from_secret([1; 32]);
         let mut pool = pool(2);
         let first = tx(&key, 1, 10);
-        assert!(pool.admit(first.clone(), |_| false).is_ok());
-        assert_eq!(pool.admit(first, |_| false), Err(Rejection::Duplicate));
+        assert!(
+            pool.admit(first.clone(), |_| false, SignatureCheck::Unchecked)
+                .is_ok()
+        );
         assert_eq!(
-            pool.admit(tx(&key, 2, 10), |_| true),
+            pool.admit(first, |_| false, SignatureCheck::Unchecked),
+            Err(Rejection::Duplicate)
+        );
+        assert_eq!(
+            pool.admit(tx(&key, 2, 10), |_| true, SignatureCheck::Unchecked),
             Err(Rejection::Duplicate)
         );
         assert!(matches!(
-            pool.admit(tx(&key, 3, 0), |_| false),
+            pool.admit(tx(&key, 3, 0), |_| false, SignatureCheck::Unchecked),
             Err(Rejection::Expired { .. })
         ));
         assert!(matches!(
-            pool.admit(tx(&key, 4, 1_000_000), |_| false),
+            pool.admit(tx(&key, 4, 1_000_000), |_| false, SignatureCheck::Unchecked),
             Err(Rejection::TooFarAhead { .. })
         ));
         let mut forged = tx(&key, 5, 10);
         forged.signature.0[0] ^= 1;
-        assert_eq!(pool.admit(forged, |_| false), Err(Rejection::BadSignature));
+        assert_eq!(
+            pool.admit(forged, |_| false, SignatureCheck::Unchecked),
+            Err(Rejection::BadSignature)
+        );
         let mut other_chain = tx(&key, 6, 10);
         other_chain.tx.chain_id = "other".into();
         assert!(matches!(
-            pool.admit(other_chain, |_| false),
+            pool.admit(other_chain, |_| false, SignatureCheck::Unchecked),
             Err(Rejection::WrongChain { .. })
         ));
-        assert!(pool.admit(tx(&key, 7, 10), |_| false).is_ok());
+        assert!(
+            pool.admit(tx(&key, 7, 10), |_| false, SignatureCheck::Unchecked)
+                .is_ok()
+        );
         assert_eq!(
-            pool.admit(tx(&key, 8, 10), |_| false),
+            pool.admit(tx(&key, 8, 10), |_| false, SignatureCheck::Unchecked),
             Err(Rejection::MempoolFull)
         );
     }
@@ -223,8 +255,11 @@ mod tests {
     fn commit_and_expiry_empty_the_pool() {
         let key = Keypair::from_secret([2; 32]);
         let mut pool = pool(10);
-        let a = pool.admit(tx(&key, 1, 5), |_| false).expect("admitted");
-        pool.admit(tx(&key, 2, 50), |_| false).expect("admitted");
+        let a = pool
+            .admit(tx(&key, 1, 5), |_| false, SignatureCheck::Unchecked)
+            .expect("admitted");
+        pool.admit(tx(&key, 2, 50), |_| false, SignatureCheck::Unchecked)
+            .expect("admitted");
         assert_eq!(pool.take_for_block(10, u64::MAX).len(), 2);
         pool.remove(&[a]);
         assert_eq!(pool.len(), 1);

@@ -135,7 +135,7 @@ impl Checker {
             problems.push("proposer is not the leader of its view");
         }
         if block.tx_tree().root() != block.header.tx_root
-            || verify_signatures(&block.transactions).is_err()
+            || verify_signatures(&block.transactions.iter().collect::<Vec<_>>()).is_err()
         {
             problems.push("transactions do not match the header or are badly signed");
         }
