@@ -82,7 +82,13 @@ pub struct Runtime {
     members: Vec<Validator>,
     /// Height at which this node last sent a `ValidatorReady`.
     ready_sent_at: Option<Height>,
+    /// Where signed statements are logged, when [`SIGNED_LOG_ENV`] names a file.
+    signed_log: Option<std::fs::File>,
 }
+
+/// Environment variable naming a file to append every signed consensus statement to (fault
+/// harnesses use it to check for equivocation; unset in production).
+pub const SIGNED_LOG_ENV: &str = "CASSIA_SIGNED_LOG";
 
 /// A newcomer proves readiness only when its latest block is this fresh (it has caught up).
 const READY_MAX_AGE_MS: u64 = 10_000;
@@ -147,6 +153,13 @@ impl Runtime {
             rejected: BTreeMap::new(),
             members: Vec::new(),
             ready_sent_at: None,
+            signed_log: std::env::var_os(SIGNED_LOG_ENV).and_then(|path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .ok()
+            }),
         };
         let tip = runtime.engine.store().tip()?;
         runtime
@@ -363,6 +376,7 @@ impl Runtime {
     /// Carries out an engine output: everything in it is already durable.
     async fn apply(&mut self, output: Output) {
         for outgoing in output.messages {
+            self.log_signed(&outgoing.message);
             // Gossip reaches every validator; one addressed to a single validator is ignored
             // by the others as a duplicate or stale statement.
             let _ = self
@@ -494,6 +508,30 @@ impl Runtime {
             .store(self.network.refused_connections(), Ordering::Relaxed);
         self.refresh_rejections();
         self.publish_head();
+    }
+
+    /// Test instrumentation: with [`SIGNED_LOG_ENV`] set, one line per consensus statement this
+    /// node signs (`height view kind signer statement-hash`), before it leaves, so a fault
+    /// harness can prove no honest node ever signed two statements for one (height, view, kind).
+    fn log_signed(&mut self, message: &cassia_consensus::Message) {
+        use std::io::Write as _;
+        let Some(log) = self.signed_log.as_mut() else {
+            return;
+        };
+        let kind = message.kind();
+        if message.sender != self.engine.node_key().public()
+            || kind == cassia_consensus::StatementKind::Decided
+        {
+            return;
+        }
+        let statement = Hash::of(&message.payload.signing_bytes(&message.chain_id));
+        let _ = writeln!(
+            log,
+            "{} {} {kind:?} {} {statement}",
+            message.height(),
+            message.view(),
+            message.sender.to_hex()
+        );
     }
 
     /// Publishes the head if it changed (readers wake only on a change).

@@ -55,9 +55,17 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The engine stopped the node (failed write, diverged state).
+    /// The engine stopped the node (failed write, diverged state, unreadable consensus WAL).
+    /// The engine's message already holds its causes, so it is not also given as the error's
+    /// source: `cassia` prints the chain of sources, and would print it three times.
     #[error("consensus engine stopped the node: {0}")]
-    Engine(#[from] cassia_engine::EngineError),
+    Engine(cassia_engine::EngineError),
+}
+
+impl From<cassia_engine::EngineError> for NodeError {
+    fn from(error: cassia_engine::EngineError) -> NodeError {
+        NodeError::Engine(error)
+    }
 }
 
 /// Reads and verifies the genesis file named by `config`.

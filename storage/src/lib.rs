@@ -50,9 +50,10 @@ use tables::{
 /// Failures of the store. Library callers decide; the node stops on any of them.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// RocksDB returned an error.
+    /// RocksDB returned an error other than damage (which is [`StorageError::Corrupt`]; see the
+    /// `From<rocksdb::Error>` conversion).
     #[error("database error: {0}")]
-    Database(#[from] rocksdb::Error),
+    Database(rocksdb::Error),
     /// A stored value does not decode, or the stored chain is inconsistent.
     #[error("database is corrupt: {0}; restore the data directory from a backup or resync it")]
     Corrupt(String),
@@ -496,14 +497,31 @@ impl Store {
     }
 }
 
-/// A failed open: damage (RocksDB reports corruption, or a file the database lists is gone)
-/// becomes [`StorageError::Corrupt`] naming the directory and what to do; anything else (the
-/// directory is locked by another process, unreadable) stays a [`StorageError::Database`] error,
-/// whose message names the file.
+/// Whether RocksDB reports damage: a checksum mismatch or other corruption, or a file the
+/// database lists that is gone.
+fn is_damage(error: &rocksdb::Error) -> bool {
+    error.kind() == rocksdb::ErrorKind::Corruption
+        || error.as_ref().contains("No such file or directory")
+}
+
+/// Damage RocksDB detects on a read (a block whose checksum fails) becomes
+/// [`StorageError::Corrupt`], whose message says what to do; other errors stay
+/// [`StorageError::Database`].
+impl From<rocksdb::Error> for StorageError {
+    fn from(error: rocksdb::Error) -> StorageError {
+        if is_damage(&error) {
+            StorageError::Corrupt(error.to_string())
+        } else {
+            StorageError::Database(error)
+        }
+    }
+}
+
+/// A failed open: damage becomes [`StorageError::Corrupt`] naming the directory; anything else
+/// (the directory is locked by another process, unreadable) stays a [`StorageError::Database`]
+/// error, whose message names the file.
 fn open_error(path: &Path, error: rocksdb::Error) -> StorageError {
-    let damaged = error.kind() == rocksdb::ErrorKind::Corruption
-        || error.as_ref().contains("No such file or directory");
-    if damaged {
+    if is_damage(&error) {
         StorageError::Corrupt(format!(
             "the database in {} cannot be opened: {error}",
             path.display()

@@ -10,6 +10,9 @@
 //! bounded virtual time. A seed fixes everything, so any failure replays:
 //! `cargo run --release -p cassia-tests --bin simulate -- --seed S --trace`.
 //!
+//! [`fuzz`] fuzzes every decoder of peer and client input, deterministically from a seed:
+//! `cargo run --release -p cassia-tests --bin fuzz -- --target all --iterations N`.
+//!
 //! ```
 //! use cassia_tests::cluster::{Cluster, ClusterConfig};
 //! use cassia_tests::network::NetworkConfig;
@@ -30,8 +33,10 @@
 //! ```
 
 pub mod byzantine;
+pub mod chaos;
 pub mod checker;
 pub mod cluster;
+pub mod fuzz;
 pub mod load;
 pub mod network;
 pub mod process;

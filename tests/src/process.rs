@@ -13,23 +13,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `cassia` binary next to the test executable (`target/<profile>/cassia`).
+/// The `cassia` binary the harnesses start: `$CASSIA_BIN` if set, else the one in the same
+/// target directory as this executable: `target/<profile>/cassia` for tests (which live in
+/// `deps/`) and binaries, falling back to `target/debug/cassia` (the profile RocksDB is built
+/// in, so a `--release` harness drives the dev-built node).
 ///
 /// # Panics
-/// If it has not been built; `cargo test --workspace` builds it.
+/// If none is built; `cargo test --workspace` and `cargo build -p cassia-cli` build it.
 pub fn cassia_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let binary = profile_dir.join("cassia");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build -p cassia-cli` (cargo test --workspace does)",
-        binary.display()
-    );
-    binary
+    if let Some(path) = std::env::var_os("CASSIA_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable directory");
+    let mut candidates = vec![dir.join("cassia")];
+    if let Some(profile_dir) = dir.parent() {
+        candidates.push(profile_dir.join("cassia"));
+        candidates.push(profile_dir.join("debug/cassia"));
+        if let Some(target) = profile_dir.parent() {
+            candidates.push(target.join("debug/cassia"));
+        }
+    }
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "no cassia binary at {candidates:?}: run `cargo build -p cassia-cli` (cargo \
+                 test --workspace does), or set CASSIA_BIN"
+            )
+        })
 }
 
 /// What a node's `/status` says.
@@ -61,6 +75,8 @@ pub struct ProcessCluster {
     /// The nodes, in validator order.
     pub nodes: Vec<NodeProcess>,
     dir: tempfile::TempDir,
+    /// Whether nodes log every consensus statement they sign (see [`ProcessCluster::signed_log`]).
+    log_signed: bool,
 }
 
 impl ProcessCluster {
@@ -72,6 +88,10 @@ impl ProcessCluster {
     /// Like [`ProcessCluster::start`], with each node's `config.toml` rewritten by `edit`
     /// before it starts (e.g. to lower a limit).
     pub fn start_with(n: usize, edit: impl Fn(&str) -> String) -> ProcessCluster {
+        ProcessCluster::launch(n, edit, false)
+    }
+
+    fn launch(n: usize, edit: impl Fn(&str) -> String, log_signed: bool) -> ProcessCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("devnet");
         let output = Command::new(cassia_binary())
@@ -108,11 +128,26 @@ impl ProcessCluster {
                 }
             })
             .collect();
-        let mut cluster = ProcessCluster { nodes, dir };
+        let mut cluster = ProcessCluster {
+            nodes,
+            dir,
+            log_signed,
+        };
         for i in 0..n {
             cluster.restart(i);
         }
         cluster
+    }
+
+    /// Like [`ProcessCluster::start`], with every node logging each consensus statement it
+    /// signs to [`ProcessCluster::signed_log`] (for equivocation checks).
+    pub fn start_logging_signed(n: usize) -> ProcessCluster {
+        ProcessCluster::launch(n, |config| config.to_string(), true)
+    }
+
+    /// The file node `i` logs its signed consensus statements to.
+    pub fn signed_log(&self, i: usize) -> PathBuf {
+        self.nodes[i].home.join("signed.log")
     }
 
     /// Starts a node whose key is not in the genesis (an outsider) and returns its index. It
@@ -196,6 +231,7 @@ impl ProcessCluster {
 
     /// Starts node `i` (again).
     pub fn restart(&mut self, i: usize) {
+        let log_signed = self.log_signed;
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {i} is already running");
         let log = std::fs::OpenOptions::new()
@@ -203,7 +239,11 @@ impl ProcessCluster {
             .append(true)
             .open(node.home.join("node.log"))
             .expect("log file");
-        let child = Command::new(cassia_binary())
+        let mut command = Command::new(cassia_binary());
+        if log_signed {
+            command.env("CASSIA_SIGNED_LOG", node.home.join("signed.log"));
+        }
+        let child = command
             .args(["node", "--home"])
             .arg(&node.home)
             .env(

@@ -1,0 +1,243 @@
+//! The cluster fault harness: real `cassia node` processes under a transaction load, one
+//! validator killed with SIGKILL per round (the current leader every other round) and restarted.
+//! After each round it checks what a consortium must be able to rely on:
+//!
+//! - **agreement**: every node holds the same block hash and state root at every height;
+//! - **no equivocation**: no node signed two different statements for one
+//!   `(height, view, kind)`, read from the log of every statement each node signed
+//!   (`CASSIA_SIGNED_LOG`, written before the statement leaves the node);
+//! - **durability**: every transaction a node acknowledged as committed (SubmitAndWait) is in
+//!   every node's chain.
+//!
+//! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` prints
+//! `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use cassia_api::{BlockId, Client};
+use cassia_crypto::Hash;
+use cassia_ledger::{Operation, Transaction};
+
+use crate::load::Load;
+use crate::process::ProcessCluster;
+use crate::rng::Rng;
+
+/// Bounded waits: a loaded CI machine is slow, and nothing here measures speed.
+const WAIT: Duration = Duration::from_secs(120);
+const CHAIN: &str = "cassia-devnet";
+
+/// What the rounds found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChaosReport {
+    /// Rounds run.
+    pub rounds: u64,
+    /// Heights at which two nodes hold different blocks or state roots.
+    pub divergent_blocks: u64,
+    /// `(signer, height, view, kind)` with more than one signed statement.
+    pub equivocations: u64,
+    /// Transactions acknowledged as committed that some node's chain lacks.
+    pub lost_acknowledged: u64,
+    /// Transactions acknowledged as committed.
+    pub acknowledged: u64,
+    /// Signed statements read from the nodes' logs (the equivocation check's evidence).
+    pub signed_statements: u64,
+    /// Highest height every node reached.
+    pub height: u64,
+}
+
+impl std::fmt::Display for ChaosReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rounds: {}, divergent blocks: {}, equivocations: {}, lost acknowledged txs: {}",
+            self.rounds, self.divergent_blocks, self.equivocations, self.lost_acknowledged
+        )
+    }
+}
+
+/// Runs `rounds` kill-and-restart rounds on a fresh 4-node cluster; `seed` picks the victims.
+pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
+    let mut cluster = ProcessCluster::start_logging_signed(4);
+    cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let endpoints = (0..4).map(|i| cluster.endpoint(i)).collect();
+    let load = Load::start(endpoints, cluster.admin_key(1), CHAIN.into(), 30, 500);
+    let mut rng = Rng::new(seed);
+    let mut report = ChaosReport::default();
+    let mut acknowledged: Vec<Hash> = Vec::new();
+    for round in 0..rounds {
+        let victim = if round % 2 == 0 {
+            leader_index(&cluster, &runtime).unwrap_or(0)
+        } else {
+            usize::try_from(rng.below(4)).unwrap_or(0)
+        };
+        cluster.kill(victim);
+        let survivors: Vec<usize> = (0..4).filter(|&i| i != victim).collect();
+        let before = survivors
+            .iter()
+            .map(|&i| cluster.height(i))
+            .max()
+            .unwrap_or(0);
+        cluster.wait_for_height(&survivors, before + 3, WAIT);
+        acknowledged.extend(commit_some(&cluster, &runtime, survivors[0], round, 3));
+        cluster.restart(victim);
+        let target = cluster.height(survivors[0]) + 2;
+        cluster.wait_for_height(&[0, 1, 2, 3], target, WAIT);
+        progress(&format!(
+            "round {}: killed node{victim}, all nodes at height {target} or above",
+            round + 1
+        ));
+        report.rounds += 1;
+    }
+    let _ = load.stop();
+    let height = (0..4).map(|i| cluster.height(i)).min().unwrap_or(0);
+    report.height = height;
+    report.divergent_blocks = divergent_blocks(&cluster, &runtime, height);
+    (report.equivocations, report.signed_statements) = equivocations(&cluster);
+    report.acknowledged = acknowledged.len() as u64;
+    report.lost_acknowledged = lost(&cluster, &runtime, &acknowledged);
+    report
+}
+
+/// The node index of the current leader, as node 0 (or any answering node) reports it.
+fn leader_index(cluster: &ProcessCluster, runtime: &tokio::runtime::Runtime) -> Option<usize> {
+    let keys: Vec<String> = (0..4).map(|i| cluster.node_key(i).to_hex()).collect();
+    runtime.block_on(async {
+        for i in 0..4 {
+            if let Ok(mut client) = Client::connect(&cluster.endpoint(i)).await
+                && let Ok(status) = client.status().await
+            {
+                return keys.iter().position(|k| *k == status.leader);
+            }
+        }
+        None
+    })
+}
+
+/// Submits `count` notarizations to `node` and waits for each to commit; returns their ids.
+fn commit_some(
+    cluster: &ProcessCluster,
+    runtime: &tokio::runtime::Runtime,
+    node: usize,
+    round: u64,
+    count: u64,
+) -> Vec<Hash> {
+    let key = cluster.admin_key(0);
+    runtime.block_on(async {
+        let mut client = Client::connect(&cluster.endpoint(node))
+            .await
+            .expect("a survivor answers gRPC");
+        let height = client.status().await.expect("status").height;
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let tx = Transaction {
+                chain_id: CHAIN.into(),
+                signer: key.public(),
+                nonce: round * 1_000 + n,
+                valid_until: height + 500,
+                op: Operation::Notarize {
+                    digest: Hash::of(format!("chaos {round} {n}").as_bytes()),
+                    metadata: "chaos".into(),
+                    co_signers: Vec::new(),
+                },
+            }
+            .sign(&key);
+            let committed = client
+                .submit_and_wait(&tx, Duration::from_secs(60))
+                .await
+                .expect("a survivor commits with 3 of 4 validators");
+            ids.push(committed.receipt.tx_id);
+        }
+        ids
+    })
+}
+
+/// Heights in `1..=height` at which some node's block hash or state root differs from node 0's.
+fn divergent_blocks(
+    cluster: &ProcessCluster,
+    runtime: &tokio::runtime::Runtime,
+    height: u64,
+) -> u64 {
+    runtime.block_on(async {
+        let mut clients = Vec::new();
+        for i in 0..4 {
+            clients.push(
+                Client::connect(&cluster.endpoint(i))
+                    .await
+                    .expect("connect"),
+            );
+        }
+        let mut divergent = 0;
+        for h in 1..=height {
+            let mut seen = Vec::new();
+            for client in &mut clients {
+                let block = client
+                    .block(BlockId::Height(h), true)
+                    .await
+                    .unwrap_or_else(|e| panic!("block {h}: {e}"));
+                seen.push((block.block.header.hash(), block.block.header.state_root));
+            }
+            if seen.iter().any(|s| *s != seen[0]) {
+                divergent += 1;
+            }
+        }
+        divergent
+    })
+}
+
+/// Statements signed twice with different content, across every node's signed-statement log,
+/// and how many statements the logs hold.
+fn equivocations(cluster: &ProcessCluster) -> (u64, u64) {
+    let mut statements: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
+    let (mut conflicts, mut count) = (0, 0);
+    for i in 0..4 {
+        let log = std::fs::read_to_string(cluster.signed_log(i)).unwrap_or_default();
+        for line in log.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let [height, view, kind, signer, statement] = fields[..] else {
+                continue;
+            };
+            count += 1;
+            let key = (signer.into(), height.into(), view.into(), kind.into());
+            match statements.get(&key) {
+                Some(earlier) if earlier != statement => conflicts += 1,
+                Some(_) => {}
+                None => {
+                    statements.insert(key, statement.into());
+                }
+            }
+        }
+    }
+    (conflicts, count)
+}
+
+/// Acknowledged transactions missing from some node (bounded wait for stragglers).
+fn lost(cluster: &ProcessCluster, runtime: &tokio::runtime::Runtime, ids: &[Hash]) -> u64 {
+    runtime.block_on(async {
+        let mut missing = 0;
+        for i in 0..4 {
+            let mut client = Client::connect(&cluster.endpoint(i))
+                .await
+                .expect("connect");
+            for id in ids {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    if client.receipt(id).await.is_ok() {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        missing += 1;
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        missing
+    })
+}
