@@ -105,8 +105,9 @@ pub struct Report {
     pub rejected: u64,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
-    /// The largest allocation peak of one decode (`None`: not measured).
-    pub peak_decode_bytes: Option<usize>,
+    /// The largest allocation peak of one decode and the size of its input (`None`: not
+    /// measured).
+    pub peak_decode_bytes: Option<(usize, usize)>,
     /// The first failure (the run stops there).
     pub failure: Option<Failure>,
 }
@@ -115,12 +116,12 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let peak = self.peak_decode_bytes.map_or_else(
             || "not measured".to_string(),
-            |b| format!("{} KiB", b / 1024),
+            |(peak, input)| format!("{} KiB ({input} B in)", peak / 1024),
         );
         write!(
             f,
             "{:<18} iterations {:>9}  decoded {:>9} (accepted {:>8})  rejected {:>9}  \
-             peak decode {:>9}  {:>7.2} s",
+             peak decode {:>22}  {:>7.2} s",
             self.target.name(),
             self.iterations,
             self.decoded,
@@ -185,13 +186,22 @@ pub fn run(world: &World, options: &Options) -> Report {
         }
     }
     report.elapsed = started.elapsed();
-    report.peak_decode_bytes = alloc::installed().then_some(probe.peak_bytes);
+    report.peak_decode_bytes =
+        alloc::installed().then_some((probe.peak_bytes, probe.peak_input_bytes));
     report
 }
 
-/// Runs `target` on one given input: how far it got, or the panic message or broken property.
-pub fn check_input(world: &World, target: Target, input: &[u8]) -> Result<Verdict, String> {
-    check_with(world, target, input, &mut Probe::new(alloc::installed()))
+/// Runs `target` on one given input: how far it got (or the panic message or broken property),
+/// and the memory peak of its decode (`None`: not measured).
+pub fn check_input(
+    world: &World,
+    target: Target,
+    input: &[u8],
+) -> (Result<Verdict, String>, Option<usize>) {
+    let installed = alloc::installed();
+    let mut probe = Probe::new(installed);
+    let verdict = check_with(world, target, input, &mut probe);
+    (verdict, installed.then_some(probe.peak_bytes))
 }
 
 fn check_with(

@@ -117,3 +117,52 @@ fn every_input_replays_alone_from_its_seed_and_iteration() {
         );
     }
 }
+
+/// The codec's worst case found by hand: a gossip batch of 7,000 minimal transactions whose last
+/// value claims most of the decode budget. bincode allocates the batch's vector (7,000 in-memory
+/// transactions) and then the claimed value, so the peak exceeds the codec's own budget by the
+/// vector's size (RELIABILITY.md, "Fuzzing"); it must stay within the fuzzer's bound.
+#[test]
+fn a_batch_whose_last_value_claims_the_budget_stays_within_the_bound() {
+    use cassia_ledger::codec::{self, ALLOCATION_FACTOR};
+    use cassia_ledger::{Operation, SignedTransaction, Transaction};
+
+    let tx = Transaction {
+        chain_id: String::new(),
+        signer: cassia_crypto::PublicKey([0; 32]),
+        nonce: 0,
+        valid_until: 0,
+        op: Operation::Put {
+            namespace: String::new(),
+            key: Vec::new(),
+            value: Vec::new(),
+        },
+    };
+    let batch = vec![
+        SignedTransaction {
+            tx,
+            signature: cassia_crypto::Signature([0; 64]),
+        };
+        7_000
+    ];
+    let mut bytes = codec::encode(&batch);
+    let budget = (bytes.len() * ALLOCATION_FACTOR).next_power_of_two();
+    let claim = budget / 20 * 17;
+    // The last transaction's value length sits just before its 64-byte signature.
+    let at = bytes.len() - 64 - 8;
+    let claim_bytes = u64::try_from(claim).expect("a few MiB").to_le_bytes();
+    bytes[at..at + 8].copy_from_slice(&claim_bytes);
+    let world = World::new();
+    let (verdict, peak) = cassia_tests::fuzz::check_input(&world, Target::TransactionBatch, &bytes);
+    let peak = peak.expect("measured");
+    println!(
+        "{} bytes in: peak {peak} bytes, codec budget {budget}, fuzzer bound {}",
+        bytes.len(),
+        cassia_tests::fuzz::allocation_bound(bytes.len())
+    );
+    assert_eq!(verdict, Ok(cassia_tests::fuzz::Verdict::Rejected));
+    assert!(
+        peak >= claim as usize,
+        "the claim was allocated: the case still reaches its point"
+    );
+}

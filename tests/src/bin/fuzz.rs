@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! fuzz --target NAME|all [--iterations N] [--seed S] [--first I]
-//! fuzz --target NAME --input HEX
+//! fuzz --target NAME --input HEX|@FILE
 //! fuzz --list
 //! ```
 //!
 //! `--iterations` defaults to 10,000 per target and `--seed` to 0; `--first` starts at input `I`
-//! (to replay one input of a run: `--seed S --first I --iterations 1`). One line per target:
+//! (to replay one input of a run: `--seed S --first I --iterations 1`); `--input` runs one input
+//! given in hex, or read from a file of hex with `@FILE`. One line per target:
 //! iterations, inputs decoded, inputs rejected, the largest memory peak of one decode, elapsed
 //! time. The exit status is 1 if any input panicked, allocated beyond the bound or broke a
 //! property; the failure names its seed, iteration and input.
@@ -59,7 +60,14 @@ fn parse() -> Result<Option<Arguments>, String> {
             "--seed" => arguments.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--first" => arguments.first = value()?.parse().map_err(|e| format!("--first: {e}"))?,
             "--input" => {
-                arguments.input = Some(fuzz::from_hex(&value()?).ok_or("--input: not hex")?)
+                let text = value()?;
+                let hex = match text.strip_prefix('@') {
+                    Some(path) => {
+                        std::fs::read_to_string(path).map_err(|e| format!("--input {text}: {e}"))?
+                    }
+                    None => text,
+                };
+                arguments.input = Some(fuzz::from_hex(&hex).ok_or("--input: not hex")?)
             }
             other => return Err(format!("unknown argument {other:?} (see the file's docs)")),
         }
@@ -82,13 +90,21 @@ fn main() -> ExitCode {
     let world = World::new();
     if let Some(input) = &arguments.input {
         let target = arguments.targets[0];
-        return match fuzz::check_input(&world, target, input) {
+        let (verdict, peak) = fuzz::check_input(&world, target, input);
+        let peak = peak.map_or("not measured".into(), |bytes| format!("{bytes} bytes"));
+        let bound = fuzz::allocation_bound(input.len());
+        println!(
+            "{} input of {} bytes: peak decode {peak} (bound {bound})",
+            target.name(),
+            input.len()
+        );
+        return match verdict {
             Ok(verdict) => {
-                println!("{}: {verdict:?}", target.name());
+                println!("{verdict:?}");
                 ExitCode::SUCCESS
             }
             Err(what) => {
-                println!("{}: FAILED {what}", target.name());
+                println!("FAILED {what}");
                 ExitCode::FAILURE
             }
         };

@@ -257,6 +257,8 @@ pub(crate) struct Probe {
     installed: bool,
     /// The largest allocation peak of one decode so far.
     pub peak_bytes: usize,
+    /// The size of the input that decode was given.
+    pub peak_input_bytes: usize,
 }
 
 impl Probe {
@@ -264,6 +266,7 @@ impl Probe {
         Probe {
             installed,
             peak_bytes: 0,
+            peak_input_bytes: 0,
         }
     }
 
@@ -271,7 +274,10 @@ impl Probe {
     fn decode<T>(&mut self, input: &[u8], decode: impl FnOnce(&[u8]) -> T) -> Result<T, String> {
         let (value, peak) = alloc::peak_during(self.installed, || decode(input));
         if let Some(peak) = peak {
-            self.peak_bytes = self.peak_bytes.max(peak);
+            if peak > self.peak_bytes {
+                self.peak_bytes = peak;
+                self.peak_input_bytes = input.len();
+            }
             let bound = allocation_bound(input.len());
             if peak > bound {
                 return Err(format!(
