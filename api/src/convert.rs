@@ -192,11 +192,6 @@ pub fn validator_to_pb(validator: &Validator) -> pb::Validator {
     }
 }
 
-/// The operation kind events and filters name (see [`Operation::kind`]).
-pub fn operation_kind(op: &Operation) -> &'static str {
-    op.kind()
-}
-
 /// The event of transaction `tx` with `receipt` in the block with `block_hash`.
 pub fn event_to_pb(tx: &SignedTransaction, receipt: &Receipt, block_hash: &Hash) -> pb::Event {
     let mut event = pb::Event {
@@ -204,7 +199,7 @@ pub fn event_to_pb(tx: &SignedTransaction, receipt: &Receipt, block_hash: &Hash)
         index: receipt.index,
         tx_id: receipt.tx_id.as_bytes().to_vec(),
         block_hash: block_hash.as_bytes().to_vec(),
-        kind: operation_kind(&tx.tx.op).to_string(),
+        kind: tx.tx.op.kind().to_string(),
         signer: tx.tx.signer.0.to_vec(),
         success: receipt.succeeded(),
         failure: failure_text(receipt),

@@ -627,13 +627,11 @@ impl Runtime {
 }
 
 /// Verifies every signature of `batch` in one batch verification (about twice as fast per
-/// signature as one by one). If any fails, admission checks each on its own to find it.
+/// signature as one by one), with the engine's block check. If any fails, admission checks each
+/// on its own to find it.
 fn batch_check(batch: &[SignedTransaction]) -> SignatureCheck {
-    let messages: Vec<Vec<u8>> = batch.iter().map(SignedTransaction::signing_bytes).collect();
-    let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-    let signatures: Vec<cassia_crypto::Signature> = batch.iter().map(|tx| tx.signature).collect();
-    let keys: Vec<PublicKey> = batch.iter().map(|tx| tx.tx.signer).collect();
-    if cassia_crypto::verify_batch(&refs, &signatures, &keys).is_ok() {
+    let refs: Vec<&SignedTransaction> = batch.iter().collect();
+    if cassia_engine::block::verify_signatures(&refs).is_ok() {
         SignatureCheck::Verified
     } else {
         SignatureCheck::Unchecked

@@ -27,11 +27,10 @@ fn malformed<T>(why: String) -> Result<T, Rejection> {
     Err(Rejection::Malformed(why))
 }
 
-/// The signer's account, if it is active, its organization is active and it holds `role`.
-pub(crate) fn member(
+/// The signer's account, if it is active and its organization is active.
+pub(crate) fn active_account(
     overlay: &Overlay<'_>,
     signer: &PublicKey,
-    role: Role,
 ) -> Result<Account, Rejection> {
     let Some(account) = overlay.record::<Account>(&keys::account(signer)) else {
         return denied(format!(
@@ -49,6 +48,16 @@ pub(crate) fn member(
             account.organization
         ));
     }
+    Ok(account)
+}
+
+/// The signer's account, if it is active, its organization is active and it holds `role`.
+pub(crate) fn member(
+    overlay: &Overlay<'_>,
+    signer: &PublicKey,
+    role: Role,
+) -> Result<Account, Rejection> {
+    let account = active_account(overlay, signer)?;
     if !account.has(role) {
         return denied(format!(
             "account {signer} of {} lacks the {role} role",
