@@ -26,6 +26,7 @@
 //! ```
 
 pub mod chain;
+mod node_cache;
 pub mod tables;
 
 use std::path::Path;
@@ -36,9 +37,11 @@ use cassia_ledger::execution::BlockOutcome;
 use cassia_ledger::state_tree::{Node, NodeReader, TreeError};
 use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, codec};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBRecoveryMode, Direction,
+    IteratorMode, Options, WriteBatch, WriteOptions,
 };
+
+use node_cache::NodeCache;
 
 pub use chain::ChainStore;
 use tables::{
@@ -87,6 +90,41 @@ pub struct Store {
     /// Set by the first failed write, with its message.
     poisoned: AtomicBool,
     poison_reason: std::sync::Mutex<String>,
+    /// Recently written or read state-tree nodes ([`node_cache`]).
+    nodes: std::sync::Mutex<NodeCache>,
+}
+
+/// RocksDB's block cache, shared by every column family of one store.
+const BLOCK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Bloom filter bits per key in table files (about 1% false positives).
+const BLOOM_BITS_PER_KEY: f64 = 10.0;
+/// Share of each memtable spent on a whole-key bloom filter.
+const MEMTABLE_BLOOM_RATIO: f64 = 0.05;
+
+/// Memtable size of [`RANDOM_KEYED_FAMILIES`].
+const RANDOM_KEYED_WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
+/// Column families keyed by a 32-byte hash: their keys arrive in random order, about seven per
+/// transaction. Inserting each into a large sorted memtable (RocksDB's skip list, 64 MiB by
+/// default) costs a cache miss per level and was the biggest cost of committing a block; a
+/// smaller memtable keeps the list shallow and mostly in cache, at the price of more, smaller
+/// flushes (sequential work that compaction merges cheaply).
+const RANDOM_KEYED_FAMILIES: [&str; 2] = [TxIndex::NAME, StateNodes::NAME];
+
+/// Options of the column family `name`. Most point lookups on the hot path are for keys that do
+/// not exist (is this transaction id committed? is this digest notarized?): bloom filters in
+/// the memtable and in every table file answer those without searching either.
+fn column_family_options(name: &str, cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
+    table.set_block_cache(cache);
+    let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
+    options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO);
+    options.set_memtable_whole_key_filtering(true);
+    if RANDOM_KEYED_FAMILIES.contains(&name) {
+        options.set_write_buffer_size(RANDOM_KEYED_WRITE_BUFFER_BYTES);
+    }
+    options
 }
 
 impl std::fmt::Debug for Store {
@@ -113,9 +151,10 @@ impl Store {
         // anywhere else fails the open. (The default, point-in-time recovery, would silently drop
         // every record after the damage: synced blocks and consensus WAL entries a vote rested on.)
         options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let families = tables::ALL
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+            .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(name, &cache)));
         let existed = path.join("CURRENT").exists();
         let db =
             DB::open_cf_descriptors(&options, path, families).map_err(|e| open_error(path, e))?;
@@ -124,6 +163,7 @@ impl Store {
             genesis_hash: *genesis_hash,
             poisoned: AtomicBool::new(false),
             poison_reason: std::sync::Mutex::new(String::new()),
+            nodes: std::sync::Mutex::new(NodeCache::default()),
         };
         store.bind_genesis(existed, path)?;
         store.check_tip()?;
@@ -222,6 +262,21 @@ impl Store {
         self.poisoned.store(true, Ordering::Release);
     }
 
+    fn cached_node(&self, hash: &Hash) -> Option<Node> {
+        // A poisoned lock only means another thread panicked mid-update of a cache whose every
+        // entry is still a correct (hash, node) pair: keep using it.
+        let mut cache = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(hash)
+    }
+
+    /// Caches durable tree nodes (stored under their own hash, so never stale).
+    fn cache_nodes(&self, nodes: &[(Hash, Node)]) {
+        let mut cache = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        for (hash, node) in nodes {
+            cache.insert(*hash, *node);
+        }
+    }
+
     /// Whether an earlier write failed (the store then refuses all writes).
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
@@ -272,6 +327,7 @@ impl Store {
         };
         self.put::<Metadata>(&mut batch, &MetadataKey::Tip, &new_tip);
         self.write(batch)?;
+        self.cache_nodes(&outcome.tree_nodes);
         Ok(new_tip)
     }
 
@@ -557,10 +613,17 @@ impl cassia_ledger::execution::StateReader for Store {
 /// read poisons the store, as for [`StateReader`](cassia_ledger::execution::StateReader) reads.
 impl NodeReader for Store {
     fn node(&self, hash: &Hash) -> Result<Option<Node>, TreeError> {
-        self.get::<StateNodes>(hash).map_err(|error| {
+        if let Some(node) = self.cached_node(hash) {
+            return Ok(Some(node));
+        }
+        let node = self.get::<StateNodes>(hash).map_err(|error| {
             self.poison(&format!("state tree read failed: {error}"));
             TreeError::Storage(error.to_string())
-        })
+        })?;
+        if let Some(node) = node {
+            self.cache_nodes(&[(*hash, node)]);
+        }
+        Ok(node)
     }
 }
 
