@@ -306,6 +306,11 @@ impl<S: Store, M: Mempool> Engine<S, M> {
         &self.store
     }
 
+    /// The mempool.
+    pub fn mempool(&self) -> &M {
+        &self.mempool
+    }
+
     /// The mempool (to add transactions).
     pub fn mempool_mut(&mut self) -> &mut M {
         &mut self.mempool

@@ -33,8 +33,6 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
-use cassia_engine::mempool::Mempool as _;
-
 use crate::head::{Head, HeadSender};
 use crate::mempool::{MempoolLimits, NodeMempool, SignatureCheck};
 use crate::metrics::Metrics;
@@ -241,7 +239,7 @@ impl Runtime {
             }
             Ok(batch) => {
                 let mut verdict = Validation::Accept;
-                let checked = batch_check(&batch);
+                let checked = self.batch_check(&batch);
                 for tx in batch {
                     // Stale, duplicate or pool-full answers are normal under load, not misbehaviour.
                     if let Err(
@@ -260,6 +258,29 @@ impl Runtime {
             .network
             .report_validation(gossip.validation, verdict)
             .await;
+    }
+
+    /// Verifies the signatures of the transactions of `batch` that admission will consider in
+    /// one batch verification (about twice as fast per signature as one by one), with the
+    /// engine's block check. Those already pending or committed are left out: admission refuses
+    /// them as duplicates before it looks at a signature, and a gossip batch often arrives after
+    /// the block that holds its transactions. If any fails, admission checks each on its own to
+    /// find it.
+    fn batch_check(&self, batch: &[SignedTransaction]) -> SignatureCheck {
+        let store = self.engine.store();
+        let mempool = self.engine.mempool();
+        let fresh: Vec<&SignedTransaction> = batch
+            .iter()
+            .filter(|tx| {
+                let id = tx.id();
+                !mempool.contains(&id) && !store.contains_tx(&id).unwrap_or(false)
+            })
+            .collect();
+        if cassia_engine::block::verify_signatures(&fresh).is_ok() {
+            SignatureCheck::Verified
+        } else {
+            SignatureCheck::Unchecked
+        }
     }
 
     fn admit(
@@ -294,7 +315,7 @@ impl Runtime {
             .iter()
             .map(|NodeCommand::Submit(tx, _)| tx.clone())
             .collect();
-        let checked = batch_check(&transactions);
+        let checked = self.batch_check(&transactions);
         for NodeCommand::Submit(tx, reply) in submissions {
             let result = self.admit(tx.clone(), checked);
             if result.is_ok() {
@@ -398,8 +419,7 @@ impl Runtime {
             None => {}
         }
         if let Some((height, view)) = output.propose {
-            let interval = Duration::from_millis(self.genesis.parameters.block_interval_ms);
-            self.propose_at = Some((tokio::time::Instant::now() + interval, height, view));
+            self.propose_at = Some((self.proposal_deadline(height), height, view));
         }
         for fetch in output.fetch {
             self.start_fetch(fetch.from, fetch.to, &fetch.peers);
@@ -413,27 +433,44 @@ impl Runtime {
         self.update_consensus_metrics();
     }
 
+    /// When to propose block `height`: one block interval (in force at that height) after the
+    /// tip's timestamp, i.e. after the previous proposal was built, not after it committed.
+    /// Under load, validating and committing a block takes a good part of the interval; counting
+    /// the interval from the commit would add that time again to every block and leave the
+    /// chain idle while transactions wait. A leader whose interval has already passed (a slow
+    /// commit, a view change) proposes at once.
+    fn proposal_deadline(&self, height: Height) -> tokio::time::Instant {
+        let store = self.engine.store();
+        let interval_ms = store
+            .parameters(height)
+            .map_or(self.genesis.parameters.block_interval_ms, |p| {
+                p.block_interval_ms
+            });
+        let tip_ms = store
+            .tip()
+            .map_or_else(|_| now_ms(), |tip| tip.timestamp_ms);
+        let due_ms = tip_ms.saturating_add(interval_ms);
+        let wait_ms = due_ms.saturating_sub(now_ms()).min(interval_ms);
+        tokio::time::Instant::now() + Duration::from_millis(wait_ms)
+    }
+
     fn on_committed(&mut self, commit: &cassia_consensus::Commit) {
         let height = commit.block.height();
-        let ids: Vec<Hash> = commit
-            .block
-            .transactions
-            .iter()
-            .map(SignedTransaction::id)
-            .collect();
-        let mempool = self.engine.mempool_mut();
-        mempool.remove(&ids);
-        mempool.advance_to(height.saturating_add(1));
+        let transactions = commit.block.transactions.len();
+        // The engine already removed the block's transactions from the pool when it committed.
+        self.engine
+            .mempool_mut()
+            .advance_to(height.saturating_add(1));
         self.metrics
             .set_tip(height, commit.block.hash(), commit.block.header.state_root);
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         self.metrics
             .committed_transactions
-            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+            .fetch_add(transactions as u64, Ordering::Relaxed);
         self.metrics
             .observe_commit_latency(self.height_started.elapsed().as_secs_f64());
         self.height_started = Instant::now();
-        tracing::info!(height, hash = %commit.block.hash().short(), txs = ids.len(), "committed");
+        tracing::info!(height, hash = %commit.block.hash().short(), txs = transactions, "committed");
         self.follow_governance(
             height,
             commit.block.hash(),
@@ -623,18 +660,6 @@ impl Runtime {
             }
             let _ = sender.send(Vec::new()).await;
         });
-    }
-}
-
-/// Verifies every signature of `batch` in one batch verification (about twice as fast per
-/// signature as one by one), with the engine's block check. If any fails, admission checks each
-/// on its own to find it.
-fn batch_check(batch: &[SignedTransaction]) -> SignatureCheck {
-    let refs: Vec<&SignedTransaction> = batch.iter().collect();
-    if cassia_engine::block::verify_signatures(&refs).is_ok() {
-        SignatureCheck::Verified
-    } else {
-        SignatureCheck::Unchecked
     }
 }
 
