@@ -404,7 +404,16 @@ impl<S: Store, M: Mempool> Engine<S, M> {
     }
 
     /// Checks a proposal; a valid one's outcome is kept for its commit.
+    ///
+    /// A block whose outcome is already cached at this tip was built here (the leader validates
+    /// its own pre-prepare like any replica) or found valid at an earlier view: it is valid
+    /// again, since nothing it was checked against has changed but the view and the clock,
+    /// which only move forward, and checking it again would execute the whole block a second
+    /// time. (The cache is cleared on every commit.)
     fn validate(&mut self, view: View, block: &Block, now_ms: u64) -> Result<bool, EngineError> {
+        if self.outcomes.contains_key(&block.hash()) {
+            return Ok(true);
+        }
         match self.check(block, CheckMode::Proposal { view, now_ms })? {
             Ok(outcome) => {
                 self.cache_outcome(block.hash(), outcome);

@@ -103,12 +103,14 @@ const MEMTABLE_BLOOM_RATIO: f64 = 0.05;
 
 /// Memtable size of [`RANDOM_KEYED_FAMILIES`].
 const RANDOM_KEYED_WRITE_BUFFER_BYTES: usize = 16 * 1024 * 1024;
-/// Column families keyed by a 32-byte hash: their keys arrive in random order, about seven per
-/// transaction. Inserting each into a large sorted memtable (RocksDB's skip list, 64 MiB by
-/// default) costs a cache miss per level and was the biggest cost of committing a block; a
-/// smaller memtable keeps the list shallow and mostly in cache, at the price of more, smaller
-/// flushes (sequential work that compaction merges cheaply).
-const RANDOM_KEYED_FAMILIES: [&str; 2] = [TxIndex::NAME, StateNodes::NAME];
+/// Column families whose keys arrive in random order: hashes (transaction ids, tree nodes) and
+/// state keys (which hold digests, item codes, account keys), about ten per transaction.
+/// Inserting each into a large sorted memtable (RocksDB's skip list, 64 MiB by default) costs a
+/// cache miss per level and was the biggest cost of committing a block; a smaller memtable
+/// keeps the list shallow and mostly in cache, at the price of more, smaller flushes
+/// (sequential work that compaction merges cheaply).
+const RANDOM_KEYED_FAMILIES: [&str; 4] =
+    [TxIndex::NAME, StateNodes::NAME, STATE, StateHistory::NAME];
 
 /// Options of the column family `name`. Most point lookups on the hot path are for keys that do
 /// not exist (is this transaction id committed? is this digest notarized?): bloom filters in
@@ -151,6 +153,14 @@ impl Store {
         // anywhere else fails the open. (The default, point-in-time recovery, would silently drop
         // every record after the damage: synced blocks and consensus WAL entries a vote rested on.)
         options.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+        // Compaction is background work that can wait a few milliseconds; validating, voting and
+        // committing blocks cannot without adding to every transaction's latency. On a machine
+        // the node shares (or whose cores it fills), its compaction threads yield the CPU.
+        // (RocksDB's default environment is process-wide: one store per node process.)
+        if let Ok(mut env) = rocksdb::Env::new() {
+            env.lower_thread_pool_cpu_priority();
+            options.set_env(&env);
+        }
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let families = tables::ALL
             .iter()
