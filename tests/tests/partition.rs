@@ -92,6 +92,7 @@ fn the_leader_cut_off_stays_put_while_the_majority_commits(
     let majority: Vec<usize> = NODES.into_iter().filter(|&i| i != leader).collect();
     let views_before = view_changes(cluster, &majority);
     cluster.partition(&[&[leader], &majority]);
+    let majority_at_cut = highest(cluster, &majority);
     let cut_at = settled_heights(cluster, &[leader])[0];
     let committed_before = cluster.metric(majority[0], "cassia_committed_transactions_total");
     let start = highest(cluster, &majority);
@@ -114,9 +115,10 @@ fn the_leader_cut_off_stays_put_while_the_majority_commits(
         cluster.proxy().counters_of(leader).refused_while_blocked > 0
     });
     eprintln!(
-        "partition: node{leader} (leader) cut off at height {cut_at}; the majority went from \
-         {start} to {}",
-        highest(cluster, &majority)
+        "partition: node{leader} (leader) cut off, stayed at height {cut_at}; the majority went \
+         from {majority_at_cut} (at the cut) to {} and changed view {} times",
+        highest(cluster, &majority),
+        view_changes(cluster, &majority).saturating_sub(views_before)
     );
     leader
 }
