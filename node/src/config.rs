@@ -6,10 +6,17 @@
 //! [`DEFAULT_CONFIG_TOML`] is the commented file `cassia init` writes: every setting with its
 //! default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use cassia_crypto::PublicKey;
+use libp2p::Multiaddr;
 use serde::Deserialize;
+
+/// Most entries `[network] peer_addresses` may hold: more than any consortium has members, so
+/// a file that names more is a mistake, not a deployment.
+pub const MAX_PEER_ADDRESSES: usize = 1024;
 
 /// The config file `cassia init` writes: every setting, its default and what it does.
 pub const DEFAULT_CONFIG_TOML: &str = r#"# Cassia node configuration. Every setting is shown with its default value.
@@ -30,6 +37,11 @@ listen = "/ip4/0.0.0.0/tcp/7100"
 bootstrap = []
 # Largest consensus or sync message accepted from a peer, in bytes.
 max_message_bytes = 16777216
+# Where to dial a member instead of the p2p address registered on chain, by node public key
+# (hex), e.g. for a peer this node reaches through NAT or an internal network:
+#   peer_addresses = { "6f1c...e2" = "/ip4/10.1.2.3/tcp/7100" }
+# It applies to every dial of that member, also after governance changes the membership.
+peer_addresses = {}
 
 [rpc]
 # gRPC listen address for integrators and the `cassia` client commands.
@@ -95,6 +107,8 @@ pub struct RawNetwork {
     pub bootstrap: Option<Vec<String>>,
     /// Message cap.
     pub max_message_bytes: Option<usize>,
+    /// Dial-address overrides: node public key (hex) to multiaddress.
+    pub peer_addresses: Option<BTreeMap<String, String>>,
 }
 
 /// A `listen = "host:port"` section as written.
@@ -152,6 +166,8 @@ pub struct Config {
     pub bootstrap: Vec<String>,
     /// Largest peer message, bytes.
     pub max_message_bytes: usize,
+    /// Where to dial a member instead of its on-chain p2p address, by node key.
+    pub peer_addresses: BTreeMap<PublicKey, Multiaddr>,
     /// gRPC address.
     pub rpc_listen: SocketAddr,
     /// Concurrent gRPC subscription cap.
@@ -247,6 +263,7 @@ impl Config {
                 .unwrap_or_else(|| "/ip4/0.0.0.0/tcp/7100".into()),
             bootstrap: raw.network.bootstrap.unwrap_or_default(),
             max_message_bytes: raw.network.max_message_bytes.unwrap_or(16 * 1024 * 1024),
+            peer_addresses: peer_addresses(raw.network.peer_addresses.unwrap_or_default())?,
             rpc_listen: socket("rpc.listen", raw.rpc.listen, "127.0.0.1:7200")?,
             rpc_max_subscribers: raw.rpc.max_subscribers.unwrap_or(64),
             rpc_subscriber_timeout_ms: raw.rpc.subscriber_timeout_ms.unwrap_or(10_000),
@@ -288,6 +305,40 @@ impl Config {
     }
 }
 
+/// Resolves `[network] peer_addresses`: each key must be a node public key (64 hex characters
+/// of a valid ed25519 point, as `cassia keygen` prints it) and each value a multiaddress.
+fn peer_addresses(
+    raw: BTreeMap<String, String>,
+) -> Result<BTreeMap<PublicKey, Multiaddr>, ConfigError> {
+    const SETTING: &str = "network.peer_addresses";
+    let invalid = |message: String| ConfigError::Invalid {
+        setting: SETTING,
+        message,
+    };
+    if raw.len() > MAX_PEER_ADDRESSES {
+        return Err(invalid(format!(
+            "{} entries; at most {MAX_PEER_ADDRESSES} are allowed",
+            raw.len()
+        )));
+    }
+    raw.into_iter()
+        .map(|(key, address)| {
+            let node_key = PublicKey::from_hex(&key).map_err(|e| {
+                invalid(format!(
+                    "key {key:?} is not a node public key (64 hex characters): {e}"
+                ))
+            })?;
+            let multiaddr = address.parse::<Multiaddr>().map_err(|e| {
+                invalid(format!(
+                    "address {address:?} of {key} is not a multiaddress such as \
+                     /ip4/10.0.0.5/tcp/7100: {e}"
+                ))
+            })?;
+            Ok((node_key, multiaddr))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +362,43 @@ mod tests {
             .expect_err("bad")
             .to_string();
         assert!(error.contains("rpc.listen"), "{error}");
+    }
+
+    #[test]
+    fn peer_addresses_resolve_to_node_keys_and_multiaddresses() {
+        let key = cassia_crypto::Keypair::from_secret([7; 32]).public();
+        let text = format!(
+            "[network]\npeer_addresses = {{ \"{}\" = \"/ip4/127.0.0.1/tcp/7101\" }}\n",
+            key.to_hex()
+        );
+        let config = Config::from_toml(&text, Path::new("/h")).expect("valid overrides");
+        let expected: Multiaddr = "/ip4/127.0.0.1/tcp/7101".parse().expect("multiaddr");
+        assert_eq!(config.peer_addresses.get(&key), Some(&expected));
+        assert_eq!(config.peer_addresses.len(), 1);
+    }
+
+    #[test]
+    fn bad_peer_address_keys_and_addresses_are_named() {
+        let home = Path::new("/h");
+        let key = cassia_crypto::Keypair::from_secret([7; 32])
+            .public()
+            .to_hex();
+        let cases = [
+            ("\"abc\" = \"/ip4/127.0.0.1/tcp/1\"".to_string(), "\"abc\""),
+            (
+                format!("\"{}\" = \"/ip4/127.0.0.1/tcp/1\"", "zz".repeat(32)),
+                "zzzz",
+            ),
+            (format!("\"{key}\" = \"127.0.0.1:7100\""), "127.0.0.1:7100"),
+            (format!("\"{key}\" = 7100"), "peer_addresses"),
+        ];
+        for (entry, named) in cases {
+            let text = format!("[network]\npeer_addresses = {{ {entry} }}\n");
+            let error = Config::from_toml(&text, home)
+                .expect_err("refused")
+                .to_string();
+            assert!(error.contains("peer_addresses"), "{entry}: {error}");
+            assert!(error.contains(named), "{entry}: {error}");
+        }
     }
 }

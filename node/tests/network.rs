@@ -296,6 +296,29 @@ async fn a_non_member_is_refused_and_hears_nothing() {
     }
 }
 
+/// An operator's dial override (`[network] peer_addresses`) is where a member is dialled, not
+/// the address its member entry lists: here the listed address is a closed port, and the
+/// member itself never dials, so only the override can connect them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_dialled_at_its_configured_address_not_the_listed_one() {
+    let (key_a, key_b) = (key(41), key(42));
+    let b = Node::start(&key_b, LOCALHOST, &members(&[&key_a, &key_b])).await;
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("an ephemeral port")
+        .port();
+    let listed: Multiaddr = format!("/ip4/127.0.0.1/tcp/{closed_port}")
+        .parse()
+        .expect("valid multiaddr");
+    let mut config = NetworkConfig::new(CHAIN, LOCALHOST);
+    config.peer_addresses.insert(key_b.public(), b.address());
+    let a = Node::start_with(config, &key_a, &[Member::new(key_b.public(), Some(listed))]).await;
+    wait_connected(&a, &[b.peer_id()], "a (through the override)").await;
+    for node in [&a, &b] {
+        node.handle.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_request_round_trip_and_caps() {
     let (key_a, key_b) = (key(31), key(32));

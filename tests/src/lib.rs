@@ -1,5 +1,6 @@
 //! Cassia's test harnesses: the deterministic simulator and its Byzantine actors, and real
-//! `cassia node` processes on loopback for cluster tests ([`process`]).
+//! `cassia node` processes on loopback for cluster tests ([`process`]), which a
+//! fault-injecting TCP [`proxy`] can partition.
 //!
 //! The simulator runs n replicas through the real `cassia-consensus` core and the same
 //! `cassia-engine` glue the node uses, on a virtual clock, over a simulated network with
@@ -40,6 +41,7 @@ pub mod fuzz;
 pub mod load;
 pub mod network;
 pub mod process;
+pub mod proxy;
 pub mod rng;
 pub mod scenario;
 pub mod trace;

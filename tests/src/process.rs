@@ -6,12 +6,18 @@
 //! `/status` endpoints tell heights, tips and state roots. Every wait is bounded and fails with
 //! a message naming the node and what it did not reach. Dropping the cluster kills every node
 //! and removes the directory.
+//!
+//! [`ProcessCluster::start_partitionable`] routes every connection between two nodes through a
+//! fault-injecting [`Proxy`], so a test can [`ProcessCluster::partition`] the running nodes
+//! and [`ProcessCluster::heal`] them.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::proxy::Proxy;
 
 /// The `cassia` binary the harnesses start: `$CASSIA_BIN` if set, else the one in the same
 /// target directory as this executable: `target/<profile>/cassia` for tests (which live in
@@ -77,6 +83,8 @@ pub struct ProcessCluster {
     dir: tempfile::TempDir,
     /// Whether nodes log every consensus statement they sign (see [`ProcessCluster::signed_log`]).
     log_signed: bool,
+    /// The links every pair of nodes talks through, for a partitionable cluster.
+    proxy: Option<Proxy>,
 }
 
 impl ProcessCluster {
@@ -92,6 +100,76 @@ impl ProcessCluster {
     }
 
     fn launch(n: usize, edit: impl Fn(&str) -> String, log_signed: bool) -> ProcessCluster {
+        let mut cluster = ProcessCluster::create(n, edit, log_signed);
+        for i in 0..n {
+            cluster.restart(i);
+        }
+        cluster
+    }
+
+    /// Like [`ProcessCluster::start`], with every connection between two nodes running through
+    /// a [`Proxy`] link: node i dials node j at link i→j (`[network] peer_addresses`), never at
+    /// j's own address, so [`ProcessCluster::partition`] can cut any pair.
+    pub fn start_partitionable(n: usize) -> ProcessCluster {
+        let mut cluster = ProcessCluster::create(n, str::to_string, false);
+        let targets: Vec<SocketAddr> = (0..n)
+            .map(|i| socket_address_of(&cluster.p2p_address(i)))
+            .collect();
+        let proxy = Proxy::start(&targets).expect("start the partition proxy on 127.0.0.1");
+        let keys: Vec<String> = (0..n).map(|i| cluster.node_key(i).to_hex()).collect();
+        for i in 0..n {
+            let overrides: Vec<String> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let port = proxy.link(i, j).address().port();
+                    format!("\"{}\" = \"/ip4/127.0.0.1/tcp/{port}\"", keys[j])
+                })
+                .collect();
+            let path = cluster.nodes[i].home.join("config.toml");
+            let config = std::fs::read_to_string(&path).expect("node config");
+            assert!(
+                config.contains(PEER_ADDRESSES_DEFAULT),
+                "node{i}'s config.toml has no `{PEER_ADDRESSES_DEFAULT}` line to replace"
+            );
+            let routed = config.replace(
+                PEER_ADDRESSES_DEFAULT,
+                &format!("peer_addresses = {{ {} }}", overrides.join(", ")),
+            );
+            std::fs::write(&path, routed).expect("write node config");
+        }
+        cluster.proxy = Some(proxy);
+        for i in 0..n {
+            cluster.restart(i);
+        }
+        cluster
+    }
+
+    /// Cuts every connection between nodes of different `groups` (each node in exactly one),
+    /// and refuses new ones until [`ProcessCluster::heal`] or another partition.
+    ///
+    /// # Panics
+    /// If the cluster was not started with [`ProcessCluster::start_partitionable`].
+    pub fn partition(&self, groups: &[&[usize]]) {
+        self.proxy().partition(groups);
+    }
+
+    /// Lets every pair of nodes connect again.
+    pub fn heal(&self) {
+        self.proxy().heal();
+    }
+
+    /// The links between the nodes of a partitionable cluster (their counters).
+    ///
+    /// # Panics
+    /// If the cluster was not started with [`ProcessCluster::start_partitionable`].
+    pub fn proxy(&self) -> &Proxy {
+        self.proxy
+            .as_ref()
+            .expect("a partitionable cluster: start it with ProcessCluster::start_partitionable")
+    }
+
+    /// Homes for `n` validators, with `edit` applied to each config; no node runs yet.
+    fn create(n: usize, edit: impl Fn(&str) -> String, log_signed: bool) -> ProcessCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().join("devnet");
         let output = Command::new(cassia_binary())
@@ -128,15 +206,12 @@ impl ProcessCluster {
                 }
             })
             .collect();
-        let mut cluster = ProcessCluster {
+        ProcessCluster {
             nodes,
             dir,
             log_signed,
-        };
-        for i in 0..n {
-            cluster.restart(i);
+            proxy: None,
         }
-        cluster
     }
 
     /// Like [`ProcessCluster::start`], with every node logging each consensus statement it
@@ -402,6 +477,22 @@ impl Drop for ProcessCluster {
 
 /// Log lines of each node shown when a cluster test fails.
 const LOG_TAIL_LINES: usize = 25;
+
+/// The `[network] peer_addresses` line `cassia init` and `cassia devnet` write.
+const PEER_ADDRESSES_DEFAULT: &str = "peer_addresses = {}";
+
+/// `/ip4/A/tcp/P` as a socket address.
+///
+/// # Panics
+/// For any other form (the devnet writes only this one).
+fn socket_address_of(multiaddr: &str) -> SocketAddr {
+    match multiaddr.split('/').collect::<Vec<_>>()[..] {
+        ["", "ip4", ip, "tcp", port] => format!("{ip}:{port}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{multiaddr}: {e}")),
+        _ => panic!("{multiaddr} is not /ip4/A/tcp/P"),
+    }
+}
 
 /// `n` distinct ports that are free now (all held until all are chosen).
 pub fn free_ports(n: usize) -> Vec<u16> {

@@ -112,6 +112,7 @@ fn every_rpc_against_a_running_cluster() {
         a_subscriber_that_stops_reading_is_told_and_dropped(&fixture).await;
         health_and_reflection_list_every_service(&fixture).await;
         every_rejection_has_its_status_code(&mut fixture).await;
+        a_transaction_sent_ten_times_commits_once(&mut fixture).await;
         malformed_and_oversized_requests_get_errors_and_the_node_lives_on(&fixture).await;
     });
     mempool_full_and_deadline_exceeded_while_the_chain_is_stalled(&mut fixture, &runtime);
@@ -640,6 +641,91 @@ async fn every_rejection_has_its_status_code(fixture: &mut Fixture) {
     code_of(client.submit(&forged).await, Code::InvalidArgument);
     let huge = fixture.sign(put("errors", "huge", &"x".repeat(200_000)), height);
     code_of(client.submit(&huge).await, Code::ResourceExhausted);
+}
+
+/// The same signed transaction sent 10 times over the four nodes, 5 times before it commits
+/// and 5 after: it commits exactly once (its id is in exactly one block of every node's
+/// chain, with its receipt), and each send to a node that already holds it is refused
+/// ALREADY_EXISTS. Before the commit, a node the gossip has not reached yet may admit it (it
+/// cannot know better); it still commits once.
+async fn a_transaction_sent_ten_times_commits_once(fixture: &mut Fixture) {
+    const SENDS: usize = 10;
+    const BEFORE_COMMIT: usize = 5;
+    let height = fixture
+        .client(0)
+        .await
+        .status()
+        .await
+        .expect("status")
+        .height;
+    let tx = fixture.sign(put("errors", "ten-times", "x"), height);
+    let id = tx.id();
+    let mut admitted = 0;
+    for send in 0..SENDS {
+        let node = send % 4;
+        if send == BEFORE_COMMIT {
+            wait_for_receipt_everywhere(fixture, &id).await;
+        }
+        let result = fixture.client(node).await.submit(&tx).await;
+        match (send, result) {
+            (0, result) => {
+                assert_eq!(
+                    result.as_ref().ok(),
+                    Some(&id),
+                    "the first send is admitted: {result:?}"
+                );
+                admitted += 1;
+            }
+            (1..BEFORE_COMMIT, Ok(other_node_id)) if node != 0 => {
+                assert_eq!(other_node_id, id);
+                admitted += 1;
+            }
+            (_, result) => {
+                let message = code_of(result, Code::AlreadyExists);
+                assert!(!message.is_empty(), "send {send} to node{node}");
+            }
+        }
+    }
+    let mut client = fixture.client(0).await;
+    let tip = client.status().await.expect("status").height;
+    // A few more blocks: a second inclusion, if any, would have happened by then.
+    wait_until_height(&mut client, tip + 3).await;
+    for node in 0..4 {
+        let mut client = fixture.client(node).await;
+        let mut inclusions = 0;
+        for h in 1..=tip + 3 {
+            let block = client
+                .block(BlockId::Height(h), true)
+                .await
+                .unwrap_or_else(|e| panic!("node{node} block {h}: {e}"));
+            inclusions += block.tx_ids.iter().filter(|tx_id| **tx_id == id).count();
+        }
+        assert_eq!(
+            inclusions, 1,
+            "node{node}: the transaction sent {SENDS} times is in {inclusions} blocks"
+        );
+    }
+    eprintln!(
+        "sent {SENDS} times: {admitted} admitted, {} ALREADY_EXISTS, in 1 block of {} on \
+         each node",
+        SENDS - admitted,
+        tip + 3
+    );
+}
+
+/// Waits (bounded) until every node has the receipt of `id`.
+async fn wait_for_receipt_everywhere(fixture: &Fixture, id: &Hash) {
+    let deadline = Instant::now() + WAIT;
+    for node in 0..4 {
+        let mut client = fixture.client(node).await;
+        while let Err(error) = client.receipt(id).await {
+            assert!(
+                Instant::now() < deadline,
+                "{id} has no receipt on node{node} within {WAIT:?}: {error}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// Raw protobuf calls with garbage, truncated and oversized payloads: each an error status;

@@ -9,6 +9,9 @@
 //!   [`STABLE_CONNECTION`] closes (that member is then dialled at once), so an absent member,
 //!   or one that accepts and at once drops us (it no longer counts us as a member), costs at
 //!   most one dial per [`MAX_REDIAL_BACKOFF`].
+//! - A member with a dial override is always dialled at the override, whatever address the
+//!   last list gave it: the list is replaced from chain state after every commit, and the
+//!   override must outlive each replacement.
 //! - Time enters as an argument (`now`), so the schedule is tested without a clock.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,6 +63,8 @@ struct Entry {
 pub(crate) struct Membership {
     local: PeerId,
     members: BTreeMap<PeerId, Entry>,
+    /// Where to dial a member instead of its listed address (`[network] peer_addresses`).
+    dial_overrides: BTreeMap<PeerId, Multiaddr>,
 }
 
 /// What changed when the member list was replaced.
@@ -87,13 +92,41 @@ pub(crate) fn resolve(
         .collect()
 }
 
+/// The PeerIds of the dial overrides' node keys, or the first key that is not a valid ed25519
+/// point.
+pub(crate) fn resolve_overrides(
+    overrides: &BTreeMap<PublicKey, Multiaddr>,
+) -> Result<BTreeMap<PeerId, Multiaddr>, NetworkError> {
+    overrides
+        .iter()
+        .map(|(key, address)| {
+            let peer = key
+                .peer_id()
+                .map_err(|_| NetworkError::BadMemberKey(*key))?;
+            Ok((peer, address.clone()))
+        })
+        .collect()
+}
+
 impl Membership {
     /// An empty set for the node whose PeerId is `local`.
     pub fn new(local: PeerId) -> Membership {
         Membership {
             local,
             members: BTreeMap::new(),
+            dial_overrides: BTreeMap::new(),
         }
+    }
+
+    /// From now on, a member in `overrides` is dialled at its address there; members already
+    /// known take it at once.
+    pub fn set_dial_overrides(&mut self, overrides: BTreeMap<PeerId, Multiaddr>) {
+        for (peer, entry) in &mut self.members {
+            if let Some(address) = overrides.get(peer) {
+                entry.address = Some(address.clone());
+            }
+        }
+        self.dial_overrides = overrides;
     }
 
     /// Whether `peer` may connect.
@@ -107,7 +140,8 @@ impl Membership {
     }
 
     /// Replaces the member set; new members are due for dialling at `now`, kept members keep
-    /// their schedule (with the new address, if it changed).
+    /// their schedule (with the new address, if it changed). A dial override wins over the
+    /// listed address.
     pub fn replace(
         &mut self,
         members: Vec<(PeerId, Option<Multiaddr>)>,
@@ -115,7 +149,8 @@ impl Membership {
     ) -> MembershipChange {
         let mut next = BTreeMap::new();
         let mut change = MembershipChange::default();
-        for (peer, address) in members.into_iter().filter(|(peer, _)| *peer != self.local) {
+        for (peer, listed) in members.into_iter().filter(|(peer, _)| *peer != self.local) {
+            let address = self.dial_overrides.get(&peer).cloned().or(listed);
             let entry = match self.members.remove(&peer) {
                 Some(old) => Entry { address, ..old },
                 None => {
@@ -276,6 +311,37 @@ mod tests {
             1,
             "with a fresh backoff"
         );
+    }
+
+    #[test]
+    fn a_dial_override_wins_over_every_listed_address() {
+        let now = Instant::now();
+        let mut membership = Membership::new(peer(0));
+        membership.set_dial_overrides(BTreeMap::from([(peer(1), address(9).expect("an address"))]));
+        membership.replace(vec![(peer(1), address(1)), (peer(2), address(2))], now);
+        assert_eq!(membership.address(&peer(1)), address(9).as_ref());
+        assert_eq!(
+            membership.address(&peer(2)),
+            address(2).as_ref(),
+            "members without an override keep their listed address"
+        );
+        // The list is replaced from chain state after each commit: the override stays.
+        membership.replace(vec![(peer(1), address(3)), (peer(2), None)], now);
+        assert_eq!(membership.address(&peer(1)), address(9).as_ref());
+        let due = membership.due_for_dial(&BTreeSet::new(), now);
+        assert_eq!(due, vec![(peer(1), address(9).expect("an address"))]);
+        // A member that only dials in (no listed address) is dialled at its override too.
+        membership.replace(vec![(peer(1), None)], now);
+        assert_eq!(membership.address(&peer(1)), address(9).as_ref());
+    }
+
+    #[test]
+    fn overrides_set_after_the_members_apply_to_them() {
+        let now = Instant::now();
+        let mut membership = Membership::new(peer(0));
+        membership.replace(vec![(peer(1), address(1))], now);
+        membership.set_dial_overrides(BTreeMap::from([(peer(1), address(9).expect("an address"))]));
+        assert_eq!(membership.address(&peer(1)), address(9).as_ref());
     }
 
     #[test]

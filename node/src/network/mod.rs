@@ -31,6 +31,9 @@
 //! - **Self-healing.** Members with a known address are dialled at start and redialled after
 //!   a disconnection with a bounded exponential backoff ([`MAX_REDIAL_BACKOFF`]); idle
 //!   connections are kept for [`IDLE_CONNECTION_TIMEOUT`], so quiet members stay connected.
+//! - **Dial overrides.** A member named in [`NetworkConfig::peer_addresses`] is dialled (and
+//!   sent sync requests) only at that address, whatever address the member list gives it, at
+//!   spawn and after every [`NetworkHandle::set_members`].
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), cassia_node::network::NetworkError> {
@@ -60,6 +63,7 @@ mod membership;
 mod requests;
 mod swarm_task;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,6 +162,9 @@ pub struct NetworkConfig {
     pub max_message_bytes: usize,
     /// How long a sync request waits for its response.
     pub sync_request_timeout: Duration,
+    /// Where to dial a member instead of the address its [`Member`] entry gives (the one
+    /// registered on chain): for peers reached through NAT, an internal network or a proxy.
+    pub peer_addresses: BTreeMap<PublicKey, Multiaddr>,
 }
 
 impl NetworkConfig {
@@ -168,6 +175,7 @@ impl NetworkConfig {
             listen: listen.into(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             sync_request_timeout: DEFAULT_SYNC_REQUEST_TIMEOUT,
+            peer_addresses: BTreeMap::new(),
         }
     }
 
@@ -178,6 +186,7 @@ impl NetworkConfig {
     ) -> NetworkConfig {
         NetworkConfig {
             max_message_bytes: config.max_message_bytes,
+            peer_addresses: config.peer_addresses.clone(),
             ..NetworkConfig::new(chain_id, config.p2p_listen.clone())
         }
     }
@@ -207,6 +216,7 @@ impl Network {
                     },
                 )?;
         let members = membership::resolve(members)?;
+        let overrides = membership::resolve_overrides(&config.peer_addresses)?;
         let mut swarm = build_swarm(&config, key)?;
         swarm
             .listen_on(listen)
@@ -227,6 +237,7 @@ impl Network {
             shared,
         };
         let mut task = SwarmTask::new(swarm, channels, &config.chain_id, config.max_message_bytes);
+        task.set_dial_overrides(overrides);
         // Members first: a member redialling us the moment the port is bound must be let in.
         task.set_members(members);
         task.wait_listening().await?;

@@ -16,7 +16,7 @@
 //! - The task ends on `shutdown` or when every handle is dropped; the swarm (its listeners and
 //!   connections) is dropped before `shutdown` returns.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -489,6 +489,15 @@ impl SwarmTask {
         let sync = &mut self.swarm.behaviour_mut().sync;
         sync.send_response(channel, data)
             .map_err(|_| RespondError::UnknownRequest)
+    }
+
+    /// Dials each peer of `overrides` at its address there instead of the one its member entry
+    /// gives; call before the first [`SwarmTask::set_members`].
+    pub fn set_dial_overrides(&mut self, overrides: BTreeMap<PeerId, Multiaddr>) {
+        for (peer, address) in &overrides {
+            info!(%peer, %address, "dialling this peer at its configured address");
+        }
+        self.membership.set_dial_overrides(overrides);
     }
 
     /// Replaces the membership and the allow list with it; dials new members at once.
