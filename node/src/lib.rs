@@ -26,3 +26,4 @@ pub mod network;
 pub mod rpc;
 pub mod runtime;
 pub mod start;
+mod verifier;

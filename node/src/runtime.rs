@@ -37,6 +37,7 @@ use crate::head::{Head, HeadSender};
 use crate::mempool::{MempoolLimits, NodeMempool, SignatureCheck};
 use crate::metrics::Metrics;
 use crate::network::{GossipMessage, Member, NetworkEvent, NetworkHandle, SyncRequest, Validation};
+use crate::verifier::{Batch, Verified, Verifier};
 
 /// Local submissions waiting for the loop. When full, submitters wait (gRPC back-pressure).
 pub const SUBMISSION_QUEUE: usize = 1024;
@@ -72,6 +73,7 @@ pub struct Runtime {
     view_timer: Option<(tokio::time::Instant, Height, View, u64)>,
     propose_at: Option<(tokio::time::Instant, Height, View)>,
     outgoing_transactions: Vec<SignedTransaction>,
+    verifier: Verifier,
     sync_in_flight: bool,
     sync_sender: mpsc::Sender<Vec<(Block, CommitCertificate)>>,
     height_started: Instant,
@@ -136,6 +138,7 @@ impl Runtime {
     ) -> Result<(), EngineError> {
         let genesis = engine.store().genesis().clone();
         let (sync_sender, mut synced) = mpsc::channel(SYNC_QUEUE);
+        let (verifier, mut verified) = Verifier::new();
         let mut runtime = Runtime {
             engine,
             network,
@@ -145,6 +148,7 @@ impl Runtime {
             view_timer: None,
             propose_at: None,
             outgoing_transactions: Vec::new(),
+            verifier,
             sync_in_flight: false,
             sync_sender,
             height_started: Instant::now(),
@@ -175,7 +179,11 @@ impl Runtime {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 Some(event) = events.recv() => runtime.on_network_event(event).await?,
-                Some(command) = commands.recv() => runtime.on_commands(command, &mut commands),
+                Some(command) = commands.recv() => runtime.on_commands(command, &mut commands).await,
+                Some(batch) = verified.recv() => {
+                    runtime.verifier.finished();
+                    runtime.admit_verified(batch).await;
+                }
                 Some(blocks) = synced.recv() => runtime.on_synced(blocks).await?,
                 () = sleep_until(view_deadline), if runtime.view_timer.is_some() => runtime.on_view_timer().await?,
                 () = sleep_until(propose_deadline), if runtime.propose_at.is_some() => runtime.on_propose().await?,
@@ -229,29 +237,20 @@ impl Runtime {
         Validation::Reject
     }
 
-    /// A peer's transaction batch: admitted one by one; a batch holding a forged transaction is
-    /// rejected (not relayed), one with merely stale or duplicate transactions is relayed.
+    /// A peer's transaction batch: its signatures are verified off the loop, then it is
+    /// admitted ([`Runtime::admit_verified`]).
     async fn on_transaction_batch(&mut self, gossip: GossipMessage) {
         let verdict = match codec::decode::<Vec<SignedTransaction>>(&gossip.data) {
             Err(_) => self.reject("transactions_malformed"),
             Ok(batch) if batch.len() > MAX_GOSSIP_BATCH => {
                 self.reject("transactions_batch_too_large")
             }
-            Ok(batch) => {
-                let mut verdict = Validation::Accept;
-                let checked = self.batch_check(&batch);
-                for tx in batch {
-                    // Stale, duplicate or pool-full answers are normal under load, not misbehaviour.
-                    if let Err(
-                        Rejection::BadSignature
-                        | Rejection::WrongChain { .. }
-                        | Rejection::Malformed(_),
-                    ) = self.admit(tx, checked)
-                    {
-                        verdict = self.reject("transactions_invalid");
-                    }
-                }
-                verdict
+            Ok(transactions) => {
+                let batch = Batch::Gossip {
+                    validation: gossip.validation,
+                    transactions,
+                };
+                return self.verify(batch).await;
             }
         };
         let _ = self
@@ -260,26 +259,58 @@ impl Runtime {
             .await;
     }
 
-    /// Verifies the signatures of the transactions of `batch` that admission will consider in
-    /// one batch verification (about twice as fast per signature as one by one), with the
-    /// engine's block check. Those already pending or committed are left out: admission refuses
-    /// them as duplicates before it looks at a signature, and a gossip batch often arrives after
-    /// the block that holds its transactions. If any fails, admission checks each on its own to
-    /// find it.
-    fn batch_check(&self, batch: &[SignedTransaction]) -> SignatureCheck {
+    /// Starts verifying `batch`'s signatures, except those of transactions already pending or
+    /// committed: admission refuses them as duplicates before it looks at a signature, and a
+    /// gossip batch often arrives after the block that holds its transactions.
+    async fn verify(&mut self, batch: Batch) {
         let store = self.engine.store();
         let mempool = self.engine.mempool();
-        let fresh: Vec<&SignedTransaction> = batch
+        let wanted: Vec<bool> = batch
+            .transactions()
             .iter()
-            .filter(|tx| {
+            .map(|tx| {
                 let id = tx.id();
                 !mempool.contains(&id) && !store.contains_tx(&id).unwrap_or(false)
             })
             .collect();
-        if cassia_engine::block::verify_signatures(&fresh).is_ok() {
-            SignatureCheck::Verified
-        } else {
-            SignatureCheck::Unchecked
+        if let Some(verified) = self.verifier.start(batch, wanted) {
+            self.admit_verified(verified).await;
+        }
+    }
+
+    /// Admits a batch whose signatures have been checked. A gossip batch holding a forged or
+    /// malformed transaction is rejected (not relayed); one with merely stale or duplicate
+    /// transactions is relayed. Local submitters get their answers.
+    async fn admit_verified(&mut self, verified: Verified) {
+        let Verified { batch, checks } = verified;
+        match batch {
+            Batch::Gossip {
+                validation,
+                transactions,
+            } => {
+                let mut verdict = Validation::Accept;
+                for (tx, check) in transactions.into_iter().zip(checks) {
+                    // Stale, duplicate or pool-full answers are normal under load, not misbehaviour.
+                    if let Err(
+                        Rejection::BadSignature
+                        | Rejection::WrongChain { .. }
+                        | Rejection::Malformed(_),
+                    ) = self.admit(tx, check)
+                    {
+                        verdict = self.reject("transactions_invalid");
+                    }
+                }
+                let _ = self.network.report_validation(validation, verdict).await;
+            }
+            Batch::Local(submissions) => {
+                for ((tx, reply), check) in submissions.into_iter().zip(checks) {
+                    let result = self.admit(tx.clone(), check);
+                    if result.is_ok() {
+                        self.outgoing_transactions.push(tx);
+                    }
+                    let _ = reply.send(result);
+                }
+            }
         }
     }
 
@@ -302,27 +333,19 @@ impl Runtime {
     }
 
     /// Local submissions: `first` and whatever else is already queued (up to
-    /// [`MAX_GOSSIP_BATCH`]), their signatures verified in one batch, then admitted in order.
-    fn on_commands(&mut self, first: NodeCommand, queue: &mut mpsc::Receiver<NodeCommand>) {
-        let mut submissions = vec![first];
-        while submissions.len() < MAX_GOSSIP_BATCH {
-            match queue.try_recv() {
-                Ok(command) => submissions.push(command),
-                Err(_) => break,
-            }
+    /// [`MAX_GOSSIP_BATCH`]), verified as one batch, then admitted in order.
+    async fn on_commands(&mut self, first: NodeCommand, queue: &mut mpsc::Receiver<NodeCommand>) {
+        let mut submissions = Vec::new();
+        let mut next = Some(first);
+        while let Some(NodeCommand::Submit(tx, reply)) = next {
+            submissions.push((tx, reply));
+            next = if submissions.len() < MAX_GOSSIP_BATCH {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
         }
-        let transactions: Vec<SignedTransaction> = submissions
-            .iter()
-            .map(|NodeCommand::Submit(tx, _)| tx.clone())
-            .collect();
-        let checked = self.batch_check(&transactions);
-        for NodeCommand::Submit(tx, reply) in submissions {
-            let result = self.admit(tx.clone(), checked);
-            if result.is_ok() {
-                self.outgoing_transactions.push(tx);
-            }
-            let _ = reply.send(result);
-        }
+        self.verify(Batch::Local(submissions)).await;
     }
 
     async fn flush_transactions(&mut self) {
@@ -470,7 +493,15 @@ impl Runtime {
         self.metrics
             .observe_commit_latency(self.height_started.elapsed().as_secs_f64());
         self.height_started = Instant::now();
-        tracing::info!(height, hash = %commit.block.hash().short(), txs = transactions, "committed");
+        // From the leader's timestamp to this commit: how long consensus took on this block.
+        let since_proposal_ms = now_ms().saturating_sub(commit.block.header.timestamp_ms);
+        tracing::info!(
+            height,
+            hash = %commit.block.hash().short(),
+            txs = transactions,
+            since_proposal_ms,
+            "committed"
+        );
         self.follow_governance(
             height,
             commit.block.hash(),
