@@ -324,7 +324,11 @@ impl Runtime {
                 let to = to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1));
                 self.engine.serve_blocks(from, to).unwrap_or_default()
             }
-            _ => Vec::new(),
+            // A request no honest node sends: answered with nothing, and counted.
+            _ => {
+                self.reject("sync_request_malformed");
+                Vec::new()
+            }
         };
         let mut blocks = blocks;
         let cap = self.network_cap();
@@ -567,10 +571,11 @@ impl Runtime {
     fn refresh_rejections(&self) {
         let mut counts = self.rejected.clone();
         for (reason, count) in self.engine.replica().stats().drops.iter() {
-            counts.insert(
-                format!("consensus_{}", snake_case(&format!("{reason:?}"))),
-                count,
-            );
+            // Added, not inserted: the replica's `Malformed` and the runtime's undecodable
+            // messages share the name `consensus_malformed`.
+            let name = format!("consensus_{}", snake_case(&format!("{reason:?}")));
+            let total = counts.entry(name).or_insert(0);
+            *total = total.saturating_add(count);
         }
         self.metrics.set_rejected(counts);
     }
