@@ -33,6 +33,7 @@
 //! ```
 
 pub mod byzantine;
+pub mod byzantine_cluster;
 pub mod chaos;
 pub mod checker;
 pub mod cluster;
