@@ -70,8 +70,10 @@ pub struct Sample {
     pub seconds: u64,
     /// Committed heights of the honest nodes.
     pub heights: Vec<u64>,
-    /// Their peak resident memory so far, bytes.
+    /// Their peak resident memory so far, bytes (`VmHWM`).
     pub peak_rss_bytes: Vec<u64>,
+    /// Their resident memory now, bytes (`VmRSS`).
+    pub rss_bytes: Vec<u64>,
 }
 
 /// What a run found.
@@ -260,23 +262,31 @@ fn sample_for(
                 .iter()
                 .map(|&i| cluster.metric(i, "process_peak_resident_memory_bytes"))
                 .collect(),
+            rss_bytes: HONEST
+                .iter()
+                .map(|&i| cluster.metric(i, "process_resident_memory_bytes"))
+                .collect(),
         };
-        let mib: Vec<String> = sample
-            .peak_rss_bytes
-            .iter()
-            .map(|b| format!("{:.1}", *b as f64 / f64::from(1 << 20)))
-            .collect();
         progress(&format!(
-            "{:>4} s: honest heights {:?}, peak RSS MiB [{}]",
+            "{:>4} s: honest heights {:?}, peak RSS MiB [{}], RSS now MiB [{}]",
             sample.seconds,
             sample.heights,
-            mib.join(", ")
+            mebibytes(&sample.peak_rss_bytes),
+            mebibytes(&sample.rss_bytes)
         ));
         samples.push(sample);
         if started.elapsed() >= options.duration {
             return samples;
         }
     }
+}
+
+fn mebibytes(values: &[u64]) -> String {
+    let shown: Vec<String> = values
+        .iter()
+        .map(|b| format!("{:.1}", *b as f64 / f64::from(1 << 20)))
+        .collect();
+    shown.join(", ")
 }
 
 /// Acknowledged transactions node 0 has no receipt for (with its proof checked), after a
