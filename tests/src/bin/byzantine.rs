@@ -45,6 +45,10 @@ fn main() -> ExitCode {
         report.rejections
     );
     println!(
+        "gossip refused by the network layer (honest logs): {}",
+        report.gossip_refused_by_network
+    );
+    println!(
         "view changes: {}, acknowledged txs: {}, signed statements checked: {}",
         report.view_changes, report.acknowledged, report.signed_statements
     );
