@@ -9,6 +9,8 @@
 //! - [`rpc`]: the gRPC server for integrators (`cassia.v1`).
 //! - [`metrics`]: Prometheus `/metrics`, `/health` and `/status`.
 //! - [`start`]: starting a node from its home directory.
+//! - `byzantine` (test builds only, cargo feature `byzantine`): a mode in which the node attacks
+//!   its peers, for the fault suite.
 //!
 //! ```
 //! use cassia_node::config::{Config, DEFAULT_CONFIG_TOML};
@@ -18,6 +20,8 @@
 //! assert_eq!(config.data_dir, std::path::Path::new("/srv/cassia/data"));
 //! ```
 
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod config;
 pub mod head;
 pub mod mempool;

@@ -84,6 +84,9 @@ pub struct Runtime {
     ready_sent_at: Option<Height>,
     /// Where signed statements are logged, when [`SIGNED_LOG_ENV`] names a file.
     signed_log: Option<std::fs::File>,
+    /// Test builds only: what this node does to attack its peers, if anything.
+    #[cfg(feature = "byzantine")]
+    attacker: Option<crate::byzantine::Attacker>,
 }
 
 /// Environment variable naming a file to append every signed consensus statement to (fault
@@ -125,25 +128,42 @@ pub fn open_engine(
     Engine::open(config, store, mempool)
 }
 
+/// What the loop is started with.
+pub struct RuntimeParts {
+    /// The engine, opened on the node's store.
+    pub engine: Engine<ChainStore, NodeMempool>,
+    /// The running network.
+    pub network: NetworkHandle,
+    /// The network's events.
+    pub events: mpsc::Receiver<NetworkEvent>,
+    /// Requests from inside the process (gRPC submissions).
+    pub commands: mpsc::Receiver<NodeCommand>,
+    /// The metrics the loop updates.
+    pub metrics: Arc<Metrics>,
+    /// Where the loop publishes the head.
+    pub head: HeadSender,
+    /// Test builds only: the Byzantine behaviours this node runs (see [`crate::byzantine`]).
+    #[cfg(feature = "byzantine")]
+    pub attacker: Option<crate::byzantine::Attacker>,
+}
+
 impl Runtime {
     /// Runs the loop until `shutdown` resolves or the engine fails.
     pub async fn run(
-        engine: Engine<ChainStore, NodeMempool>,
-        network: NetworkHandle,
-        mut events: mpsc::Receiver<NetworkEvent>,
-        mut commands: mpsc::Receiver<NodeCommand>,
-        metrics: Arc<Metrics>,
-        head: HeadSender,
+        parts: RuntimeParts,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
+        let mut events = parts.events;
+        let mut commands = parts.commands;
+        let engine = parts.engine;
         let genesis = engine.store().genesis().clone();
         let (sync_sender, mut synced) = mpsc::channel(SYNC_QUEUE);
         let (verifier, mut verified) = Verifier::new();
         let mut runtime = Runtime {
             engine,
-            network,
-            metrics,
-            head,
+            network: parts.network,
+            metrics: parts.metrics,
+            head: parts.head,
             genesis,
             view_timer: None,
             propose_at: None,
@@ -162,6 +182,8 @@ impl Runtime {
                     .open(path)
                     .ok()
             }),
+            #[cfg(feature = "byzantine")]
+            attacker: parts.attacker,
         };
         let tip = runtime.engine.store().tip()?;
         runtime
@@ -363,12 +385,21 @@ impl Runtime {
     /// Serves up to [`MAX_SYNC_RESPONSE_BLOCKS`] committed blocks with certificates, trimmed to
     /// the message cap.
     async fn on_sync_request(&mut self, request: SyncRequest) -> Result<(), EngineError> {
+        #[cfg(feature = "byzantine")]
+        if let Some(answer) = self.attacker.as_mut().and_then(|a| a.sync_response()) {
+            let _ = self.network.respond(request.request_id, answer).await;
+            return Ok(());
+        }
         let blocks = match codec::decode::<(Height, Height)>(&request.data) {
             Ok((from, to)) if from >= 1 && from <= to => {
                 let to = to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1));
                 self.engine.serve_blocks(from, to).unwrap_or_default()
             }
-            _ => Vec::new(),
+            // A request no honest node sends: answered with nothing, and counted.
+            _ => {
+                self.reject("sync_request_malformed");
+                Vec::new()
+            }
         };
         let mut blocks = blocks;
         let cap = self.network_cap();
@@ -427,6 +458,8 @@ impl Runtime {
                 .network
                 .publish_consensus(outgoing.message.to_bytes())
                 .await;
+            #[cfg(feature = "byzantine")]
+            self.publish_twins(&outgoing.message).await;
         }
         match output.timer {
             Some(TimerCommand::Set {
@@ -578,6 +611,20 @@ impl Runtime {
         self.publish_head();
     }
 
+    /// Test builds only: publishes the Byzantine twins of `message` (conflicting statements
+    /// signed with this node's key), logging each as signed, so the fault harness's
+    /// equivocation check must flag this node.
+    #[cfg(feature = "byzantine")]
+    async fn publish_twins(&mut self, message: &cassia_consensus::Message) {
+        let Some(attacker) = self.attacker.as_mut() else {
+            return;
+        };
+        for twin in attacker.twins(self.engine.node_key(), message) {
+            self.log_signed(&twin);
+            let _ = self.network.publish_consensus(twin.to_bytes()).await;
+        }
+    }
+
     /// Test instrumentation: with [`SIGNED_LOG_ENV`] set, one line per consensus statement this
     /// node signs (`height view kind signer statement-hash`), before it leaves, so a fault
     /// harness can prove no honest node ever signed two statements for one (height, view, kind).
@@ -635,10 +682,11 @@ impl Runtime {
     fn refresh_rejections(&self) {
         let mut counts = self.rejected.clone();
         for (reason, count) in self.engine.replica().stats().drops.iter() {
-            counts.insert(
-                format!("consensus_{}", snake_case(&format!("{reason:?}"))),
-                count,
-            );
+            // Added, not inserted: the replica's `Malformed` and the runtime's undecodable
+            // messages share the name `consensus_malformed`.
+            let name = format!("consensus_{}", snake_case(&format!("{reason:?}")));
+            let total = counts.entry(name).or_insert(0);
+            *total = total.saturating_add(count);
         }
         self.metrics.set_rejected(counts);
     }

@@ -14,7 +14,7 @@ use crate::mempool::MempoolLimits;
 use crate::metrics::{self, Metrics};
 use crate::network::{Member, Network, NetworkConfig};
 use crate::rpc;
-use crate::runtime::{self, NodeCommand, Runtime, SUBMISSION_QUEUE};
+use crate::runtime::{self, NodeCommand, Runtime, RuntimeParts, SUBMISSION_QUEUE};
 
 /// Why a node could not start or had to stop. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,10 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// [`BYZANTINE_ENV`] is set but this build has no Byzantine mode, or names an unknown
+    /// behaviour.
+    #[error("{0}")]
+    Byzantine(String),
     /// The engine stopped the node (failed write, diverged state, unreadable consensus WAL).
     /// The engine's message already holds its causes, so it is not also given as the error's
     /// source: `cassia` prints the chain of sources, and would print it three times.
@@ -65,6 +69,39 @@ pub enum NodeError {
 impl From<cassia_engine::EngineError> for NodeError {
     fn from(error: cassia_engine::EngineError) -> NodeError {
         NodeError::Engine(error)
+    }
+}
+
+/// Environment variable that turns on the test-only Byzantine mode (see `byzantine.rs`, compiled
+/// only with the `byzantine` feature). A production build refuses to start while it is set, so
+/// a node can never be believed to attack when it does not, or the reverse.
+pub const BYZANTINE_ENV: &str = "CASSIA_BYZANTINE";
+
+/// Test builds: the Byzantine mode [`BYZANTINE_ENV`] asks for, announced loudly.
+#[cfg(feature = "byzantine")]
+fn byzantine_mode() -> Result<Option<crate::byzantine::Mode>, NodeError> {
+    let mode = crate::byzantine::Mode::from_env()
+        .map_err(|error| NodeError::Byzantine(error.to_string()))?;
+    if let Some(mode) = &mode {
+        let banner = format!(
+            "BYZANTINE MODE ON ({BYZANTINE_ENV}={}): this node attacks its peers; test builds only",
+            mode.names()
+        );
+        tracing::warn!("{banner}");
+    }
+    Ok(mode)
+}
+
+/// Production builds: no Byzantine mode exists; asking for one is an error, not ignored.
+#[cfg(not(feature = "byzantine"))]
+fn refuse_byzantine_mode() -> Result<(), NodeError> {
+    match std::env::var_os(BYZANTINE_ENV) {
+        Some(_) => Err(NodeError::Byzantine(format!(
+            "{BYZANTINE_ENV} is set, but this cassia binary was built without the test-only \
+             `byzantine` feature; unset {BYZANTINE_ENV} (test builds: cargo build -p cassia-cli \
+             --features byzantine)"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -125,6 +162,10 @@ pub async fn run(
     on_started: impl FnOnce(&NodeAddresses, mpsc::Sender<NodeCommand>),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
+    #[cfg(feature = "byzantine")]
+    let byzantine = byzantine_mode()?;
+    #[cfg(not(feature = "byzantine"))]
+    refuse_byzantine_mode()?;
     let genesis = load_genesis(&config)?;
     let (kind, key) = keyfile::read(&config.key_file, passphrase.as_deref())?;
     if kind != KeyKind::Node {
@@ -156,6 +197,15 @@ pub async fn run(
     let engine = runtime::open_engine(store, &key, limits)?;
     let (head_sender, head_receiver) = tokio::sync::watch::channel(initial_head(&engine));
     let network_config = NetworkConfig::from_node_config(&config, genesis.chain_id.clone());
+    #[cfg(feature = "byzantine")]
+    let caps = crate::byzantine::HonestCaps::new(config.max_message_bytes, &genesis.parameters);
+    #[cfg(feature = "byzantine")]
+    let network_config = NetworkConfig {
+        max_message_bytes: byzantine.as_ref().map_or(config.max_message_bytes, |mode| {
+            mode.own_message_cap(config.max_message_bytes)
+        }),
+        ..network_config
+    };
     let (network, events) = Network::spawn(network_config, &key, &members).await?;
     let metrics = Arc::new(Metrics::default());
     let metrics_address = metrics::serve(config.metrics_listen, Arc::clone(&metrics))
@@ -198,16 +248,28 @@ pub async fn run(
     tracing::info!(chain = %genesis.chain_id, peer_id = %network.local_peer_id(), p2p = ?addresses.p2p,
         metrics = %metrics_address, rpc = %rpc_address, "node started");
     on_started(&addresses, commands);
-    let result = Runtime::run(
+    #[cfg(feature = "byzantine")]
+    if let Some(mode) = &byzantine {
+        crate::byzantine::spawn_flood(crate::byzantine::FloodContext {
+            mode: mode.clone(),
+            caps,
+            key: key.clone(),
+            chain_id: genesis.chain_id.clone(),
+            network: network.clone(),
+            head: head_sender.subscribe(),
+        });
+    }
+    let parts = RuntimeParts {
         engine,
-        network.clone(),
+        network: network.clone(),
         events,
-        command_receiver,
+        commands: command_receiver,
         metrics,
-        head_sender,
-        shutdown,
-    )
-    .await;
+        head: head_sender,
+        #[cfg(feature = "byzantine")]
+        attacker: byzantine.map(|mode| crate::byzantine::Attacker::new(mode, caps, &key)),
+    };
+    let result = Runtime::run(parts, shutdown).await;
     let _ = stop_rpc.send(());
     network.shutdown().await;
     Ok(result?)

@@ -11,6 +11,9 @@
 //! bounded virtual time. A seed fixes everything, so any failure replays:
 //! `cargo run --release -p cassia-tests --bin simulate -- --seed S --trace`.
 //!
+//! [`byzantine_cluster`] runs one validator of four in the node's test-only Byzantine mode, in
+//! real processes, and checks the honest three.
+//!
 //! [`fuzz`] fuzzes every decoder of peer and client input, deterministically from a seed:
 //! `cargo run --release -p cassia-tests --bin fuzz -- --target all --iterations N`.
 //!
@@ -34,6 +37,7 @@
 //! ```
 
 pub mod byzantine;
+pub mod byzantine_cluster;
 pub mod chaos;
 pub mod checker;
 pub mod cluster;

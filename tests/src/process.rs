@@ -73,6 +73,8 @@ pub struct NodeProcess {
     /// Its gRPC endpoint.
     pub rpc: SocketAddr,
     child: Option<Child>,
+    /// Extra environment variables it is started with.
+    env: Vec<(String, String)>,
 }
 
 /// A running local consortium.
@@ -203,6 +205,7 @@ impl ProcessCluster {
                     metrics,
                     rpc,
                     child: None,
+                    env: Vec::new(),
                 }
             })
             .collect();
@@ -259,6 +262,7 @@ impl ProcessCluster {
             metrics,
             rpc,
             child: None,
+            env: Vec::new(),
         });
         let index = self.nodes.len() - 1;
         self.restart(index);
@@ -318,6 +322,7 @@ impl ProcessCluster {
         if log_signed {
             command.env("CASSIA_SIGNED_LOG", node.home.join("signed.log"));
         }
+        command.envs(node.env.iter().map(|(name, value)| (name, value)));
         let child = command
             .args(["node", "--home"])
             .arg(&node.home)
@@ -358,6 +363,26 @@ impl ProcessCluster {
         let _ = child.kill();
         let _ = child.wait();
         false
+    }
+
+    /// Sets the environment variable `name=value` for node `i` from its next (re)start on.
+    pub fn set_env(&mut self, i: usize, name: &str, value: &str) {
+        let env = &mut self.nodes[i].env;
+        env.retain(|(known, _)| known != name);
+        env.push((name.to_string(), value.to_string()));
+    }
+
+    /// Node `i`'s log so far (its stderr).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].home.join("node.log")).unwrap_or_default()
+    }
+
+    /// Whether node `i`'s process has exited (it was started and is no longer running).
+    pub fn exited(&mut self, i: usize) -> bool {
+        self.nodes[i]
+            .child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
     }
 
     /// Node `i`'s status, if it answers.
