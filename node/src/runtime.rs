@@ -201,9 +201,11 @@ impl Runtime {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 Some(event) = events.recv() => runtime.on_network_event(event).await?,
-                Some(command) = commands.recv() => runtime.on_commands(command, &mut commands).await,
+                Some(command) = commands.recv(), if !runtime.verifier.local_in_flight() => {
+                    runtime.on_commands(command, &mut commands).await;
+                }
                 Some(batch) = verified.recv() => {
-                    runtime.verifier.finished();
+                    runtime.verifier.finished(&batch);
                     runtime.admit_verified(batch).await;
                 }
                 Some(blocks) = synced.recv() => runtime.on_synced(blocks).await?,

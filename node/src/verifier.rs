@@ -26,6 +26,10 @@ use crate::network::ValidationToken;
 
 /// Batches verified off the loop at once.
 pub const MAX_BATCHES_IN_FLIGHT: usize = 4;
+/// Batches with fewer signatures to check than this are verified on the spot: handing a batch to
+/// another thread and back costs two wake-ups, as much as verifying a few signatures, and a
+/// handful of signatures holds the loop for well under a millisecond.
+pub const MIN_OFFLOADED_SIGNATURES: usize = 8;
 
 /// Where a local submitter waits for its answer.
 pub type Reply = oneshot::Sender<Result<Hash, Rejection>>;
@@ -69,6 +73,10 @@ pub struct Verified {
 pub struct Verifier {
     results: mpsc::Sender<Verified>,
     in_flight: usize,
+    /// Whether a batch of local submissions is being verified. The loop takes no new local
+    /// submissions meanwhile, so those arriving queue up and are verified together next: under
+    /// load, submissions batch themselves, and one alone is never kept waiting for others.
+    local_in_flight: bool,
 }
 
 impl Verifier {
@@ -79,6 +87,7 @@ impl Verifier {
         let verifier = Verifier {
             results,
             in_flight: 0,
+            local_in_flight: false,
         };
         (verifier, receiver)
     }
@@ -87,11 +96,13 @@ impl Verifier {
     /// `Unchecked`). Returns the result at once when [`MAX_BATCHES_IN_FLIGHT`] are already
     /// being verified; otherwise it arrives later on the receiver.
     pub fn start(&mut self, batch: Batch, wanted: Vec<bool>) -> Option<Verified> {
-        if self.in_flight >= MAX_BATCHES_IN_FLIGHT {
+        let signatures = wanted.iter().filter(|wanted| **wanted).count();
+        if self.in_flight >= MAX_BATCHES_IN_FLIGHT || signatures < MIN_OFFLOADED_SIGNATURES {
             let checks = verify(&batch.transactions(), &wanted);
             return Some(Verified { batch, checks });
         }
         self.in_flight += 1;
+        self.local_in_flight |= matches!(batch, Batch::Local(_));
         let results = self.results.clone();
         tokio::task::spawn_blocking(move || {
             let checks = verify(&batch.transactions(), &wanted);
@@ -102,9 +113,17 @@ impl Verifier {
         None
     }
 
-    /// One result came back from the receiver.
-    pub fn finished(&mut self) {
+    /// `result` came back from the receiver.
+    pub fn finished(&mut self, result: &Verified) {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if matches!(result.batch, Batch::Local(_)) {
+            self.local_in_flight = false;
+        }
+    }
+
+    /// Whether a batch of local submissions is being verified (the loop then takes no more).
+    pub fn local_in_flight(&self) -> bool {
+        self.local_in_flight
     }
 }
 
@@ -173,26 +192,36 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn beyond_the_bound_a_batch_is_verified_on_the_spot() {
+    async fn beyond_the_bound_or_below_the_minimum_a_batch_is_verified_on_the_spot() {
         let (mut verifier, mut results) = Verifier::new();
+        let n = MIN_OFFLOADED_SIGNATURES;
+        let local = || {
+            Batch::Local(
+                (0..n)
+                    .map(|i| (tx(i as u64), oneshot::channel().0))
+                    .collect(),
+            )
+        };
+        let wanted = || vec![true; n];
         for _ in 0..MAX_BATCHES_IN_FLIGHT {
-            let batch = Batch::Local(vec![(tx(1), oneshot::channel().0)]);
-            assert!(verifier.start(batch, vec![true]).is_none());
+            assert!(verifier.start(local(), wanted()).is_none());
         }
-        let batch = Batch::Local(vec![(tx(1), oneshot::channel().0)]);
+        assert!(verifier.local_in_flight());
         let now = verifier
-            .start(batch, vec![true])
+            .start(local(), wanted())
             .expect("verified on the spot");
-        assert_eq!(now.checks, vec![SignatureCheck::Verified]);
+        assert_eq!(now.checks, vec![SignatureCheck::Verified; n]);
         for _ in 0..MAX_BATCHES_IN_FLIGHT {
             let result = results.recv().await.expect("a result per batch in flight");
-            assert_eq!(result.checks, vec![SignatureCheck::Verified]);
-            verifier.finished();
+            assert_eq!(result.checks, vec![SignatureCheck::Verified; n]);
+            verifier.finished(&result);
         }
+        assert!(!verifier.local_in_flight());
+        assert!(verifier.start(local(), wanted()).is_none(), "room again");
+        let few = Batch::Local(vec![(tx(1), oneshot::channel().0)]);
         assert!(
-            verifier
-                .start(Batch::Local(Vec::new()), Vec::new())
-                .is_none()
+            verifier.start(few, vec![true]).is_some(),
+            "a batch of fewer than MIN_OFFLOADED_SIGNATURES is verified on the spot"
         );
     }
 }
