@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use cassia_api::{BlockId, Client};
 use cassia_crypto::Hash;
 
+use crate::agreement;
 use crate::load::Load;
 use crate::process::ProcessCluster;
 
@@ -187,8 +188,9 @@ pub fn run(options: Options, progress: impl Fn(&str)) -> ByzantineReport {
     report.end_height = cluster.height(HONEST[0]);
     cluster.wait_for_height(&HONEST, report.end_height, WAIT);
     check_blocks(&cluster, &runtime, &mut report);
-    (report.honest_equivocations, report.signed_statements) = equivocations(&cluster, &HONEST);
-    report.byzantine_equivocations = equivocations(&cluster, &[BYZANTINE]).0;
+    (report.honest_equivocations, report.signed_statements) =
+        agreement::equivocations(&cluster, &HONEST);
+    report.byzantine_equivocations = agreement::equivocations(&cluster, &[BYZANTINE]).0;
     report.view_changes = HONEST
         .iter()
         .map(|&i| cluster.metric(i, "cassia_view_changes_total"))
@@ -347,32 +349,6 @@ fn check_blocks(
             }
         }
     });
-}
-
-/// Statements signed twice with different content in the logs of `nodes`, and how many
-/// statements those logs hold.
-pub fn equivocations(cluster: &ProcessCluster, nodes: &[usize]) -> (u64, u64) {
-    let mut statements: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
-    let (mut conflicts, mut count) = (0, 0);
-    for &i in nodes {
-        let log = std::fs::read_to_string(cluster.signed_log(i)).unwrap_or_default();
-        for line in log.lines() {
-            let [height, view, kind, signer, statement] = line.split(' ').collect::<Vec<_>>()[..]
-            else {
-                continue;
-            };
-            count += 1;
-            let key = (signer.into(), height.into(), view.into(), kind.into());
-            match statements.get(&key) {
-                Some(earlier) if earlier != statement => conflicts += 1,
-                Some(_) => {}
-                None => {
-                    statements.insert(key, statement.into());
-                }
-            }
-        }
-    }
-    (conflicts, count)
 }
 
 /// `cassia_rejected_messages_total` by reason, summed over the honest nodes.

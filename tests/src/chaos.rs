@@ -12,13 +12,13 @@
 //! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` prints
 //! `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cassia_api::{BlockId, Client};
+use cassia_api::Client;
 use cassia_crypto::Hash;
 use cassia_ledger::{Operation, Transaction};
 
+use crate::agreement;
 use crate::load::Load;
 use crate::process::ProcessCluster;
 use crate::rng::Rng;
@@ -26,6 +26,8 @@ use crate::rng::Rng;
 /// Bounded waits: a loaded CI machine is slow, and nothing here measures speed.
 const WAIT: Duration = Duration::from_secs(120);
 const CHAIN: &str = "cassia-devnet";
+/// The validators of the devnet the harness starts.
+const NODES: [usize; 4] = [0, 1, 2, 3];
 
 /// What the rounds found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,8 +99,9 @@ pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
     let _ = load.stop();
     let height = (0..4).map(|i| cluster.height(i)).min().unwrap_or(0);
     report.height = height;
-    report.divergent_blocks = divergent_blocks(&cluster, &runtime, height);
-    (report.equivocations, report.signed_statements) = equivocations(&cluster);
+    let divergent = agreement::divergent_heights(&cluster, &runtime, &NODES, height);
+    report.divergent_blocks = divergent.len() as u64;
+    (report.equivocations, report.signed_statements) = agreement::equivocations(&cluster, &NODES);
     report.acknowledged = acknowledged.len() as u64;
     report.lost_acknowledged = lost(&cluster, &runtime, &acknowledged);
     report
@@ -155,65 +158,6 @@ fn commit_some(
         }
         ids
     })
-}
-
-/// Heights in `1..=height` at which some node's block hash or state root differs from node 0's.
-fn divergent_blocks(
-    cluster: &ProcessCluster,
-    runtime: &tokio::runtime::Runtime,
-    height: u64,
-) -> u64 {
-    runtime.block_on(async {
-        let mut clients = Vec::new();
-        for i in 0..4 {
-            clients.push(
-                Client::connect(&cluster.endpoint(i))
-                    .await
-                    .expect("connect"),
-            );
-        }
-        let mut divergent = 0;
-        for h in 1..=height {
-            let mut seen = Vec::new();
-            for client in &mut clients {
-                let block = client
-                    .block(BlockId::Height(h), true)
-                    .await
-                    .unwrap_or_else(|e| panic!("block {h}: {e}"));
-                seen.push((block.block.header.hash(), block.block.header.state_root));
-            }
-            if seen.iter().any(|s| *s != seen[0]) {
-                divergent += 1;
-            }
-        }
-        divergent
-    })
-}
-
-/// Statements signed twice with different content, across every node's signed-statement log,
-/// and how many statements the logs hold.
-fn equivocations(cluster: &ProcessCluster) -> (u64, u64) {
-    let mut statements: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
-    let (mut conflicts, mut count) = (0, 0);
-    for i in 0..4 {
-        let log = std::fs::read_to_string(cluster.signed_log(i)).unwrap_or_default();
-        for line in log.lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let [height, view, kind, signer, statement] = fields[..] else {
-                continue;
-            };
-            count += 1;
-            let key = (signer.into(), height.into(), view.into(), kind.into());
-            match statements.get(&key) {
-                Some(earlier) if earlier != statement => conflicts += 1,
-                Some(_) => {}
-                None => {
-                    statements.insert(key, statement.into());
-                }
-            }
-        }
-    }
-    (conflicts, count)
 }
 
 /// Acknowledged transactions missing from some node (bounded wait for stragglers).

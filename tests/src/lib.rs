@@ -12,7 +12,8 @@
 //! `cargo run --release -p cassia-tests --bin simulate -- --seed S --trace`.
 //!
 //! [`byzantine_cluster`] runs one validator of four in the node's test-only Byzantine mode, in
-//! real processes, and checks the honest three.
+//! real processes, and checks the honest three. Real-process scenarios end with the checks of
+//! [`agreement`]: the same blocks on every node, and no statement signed twice.
 //!
 //! [`fuzz`] fuzzes every decoder of peer and client input, deterministically from a seed:
 //! `cargo run --release -p cassia-tests --bin fuzz -- --target all --iterations N`.
@@ -36,6 +37,7 @@
 //! assert!(cluster.violations().is_empty(), "seed 7: {:?}", cluster.violations());
 //! ```
 
+pub mod agreement;
 pub mod byzantine;
 pub mod byzantine_cluster;
 pub mod chaos;

@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use cassia_api::{BlockId, Client};
-use cassia_crypto::Hash;
+use cassia_api::Client;
+use cassia_tests::agreement;
 use cassia_tests::load::{Load, LoadReport};
 use cassia_tests::process::ProcessCluster;
 
@@ -187,29 +187,12 @@ fn every_node_holds_the_same_blocks(
     runtime: &tokio::runtime::Runtime,
     height: u64,
 ) -> u64 {
-    runtime.block_on(async {
-        let mut clients = Vec::new();
-        for i in NODES {
-            clients.push(connect(cluster, i).await);
-        }
-        for h in 1..=height {
-            let mut commits: Vec<(Hash, Hash)> = Vec::new();
-            for (i, client) in clients.iter_mut().enumerate() {
-                let block = client
-                    .block(BlockId::Height(h), true)
-                    .await
-                    .unwrap_or_else(|e| panic!("node{i} has no block {h}: {e}"));
-                commits.push((block.block.header.hash(), block.block.header.state_root));
-            }
-            for (i, commit) in commits.iter().enumerate() {
-                assert_eq!(
-                    *commit, commits[0],
-                    "fork: node{i} differs from node0 at height {h} (block hash, state root)"
-                );
-            }
-        }
-        height
-    })
+    let divergent = agreement::divergent_heights(cluster, runtime, &NODES, height);
+    assert!(
+        divergent.is_empty(),
+        "fork: the nodes hold different blocks or state roots at heights {divergent:?}"
+    );
+    height
 }
 
 /// The node the first answering node names as leader of the next block.
