@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::proxy::Proxy;
+use crate::proxy::{PROXY_HOST, Proxy};
 
 /// The `cassia` binary the harnesses start: `$CASSIA_BIN` if set, else the one in the same
 /// target directory as this executable: `target/<profile>/cassia` for tests (which live in
@@ -117,14 +117,14 @@ impl ProcessCluster {
         let targets: Vec<SocketAddr> = (0..n)
             .map(|i| socket_address_of(&cluster.p2p_address(i)))
             .collect();
-        let proxy = Proxy::start(&targets).expect("start the partition proxy on 127.0.0.1");
+        let proxy = Proxy::start(&targets).expect("start the partition proxy on 127.0.0.2");
         let keys: Vec<String> = (0..n).map(|i| cluster.node_key(i).to_hex()).collect();
         for i in 0..n {
             let overrides: Vec<String> = (0..n)
                 .filter(|&j| j != i)
                 .map(|j| {
                     let port = proxy.link(i, j).address().port();
-                    format!("\"{}\" = \"/ip4/127.0.0.1/tcp/{port}\"", keys[j])
+                    format!("\"{}\" = \"/ip4/{PROXY_HOST}/tcp/{port}\"", keys[j])
                 })
                 .collect();
             let path = cluster.nodes[i].home.join("config.toml");

@@ -1,13 +1,13 @@
 //! A fault-injecting TCP proxy between real node processes, to partition a running consortium.
 //!
-//! One [`Link`] per ordered pair of nodes (i→j) listens on an ephemeral 127.0.0.1 port and
+//! One [`Link`] per ordered pair of nodes (i→j) listens on an ephemeral [`PROXY_HOST`] port and
 //! forwards every connection to node j's real p2p address. Node i's config names the link as
 //! where to dial j (`[network] peer_addresses`), so every connection between i and j runs
 //! through link i→j (i dialled) or j→i (j dialled), and blocking both cuts i↔j.
 //!
 //! ```text
-//!   node i --dial j--> link i->j (127.0.0.1:eph) --> node j's listen address
-//!   node j --dial i--> link j->i (127.0.0.1:eph) --> node i's listen address
+//!   node i --dial j--> link i->j (127.0.0.2:eph) --> node j's listen address
+//!   node j --dial i--> link j->i (127.0.0.2:eph) --> node i's listen address
 //! ```
 //!
 //! Invariants:
@@ -90,7 +90,12 @@ impl Shared {
     }
 }
 
-/// One directed link: listens on an ephemeral 127.0.0.1 port, forwards to `target`.
+/// The loopback address the links listen on: not the nodes' 127.0.0.1, so that a link's
+/// ephemeral port can never be one a node has been given but not yet bound (the nodes' ports are
+/// chosen free, released, and bound only when each node starts).
+pub const PROXY_HOST: &str = "127.0.0.2";
+
+/// One directed link: listens on an ephemeral [`PROXY_HOST`] port, forwards to `target`.
 pub struct Link {
     address: SocketAddr,
     shared: Arc<Shared>,
@@ -110,7 +115,7 @@ impl std::fmt::Debug for Link {
 impl Link {
     /// Starts a link forwarding to `target`.
     pub fn start(target: SocketAddr) -> std::io::Result<Link> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind((PROXY_HOST, 0))?;
         // Non-blocking, so the accept loop notices the stop flag without a wake-up connection.
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;

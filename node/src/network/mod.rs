@@ -219,8 +219,8 @@ impl Network {
         let overrides = membership::resolve_overrides(&config.peer_addresses)?;
         let mut swarm = build_swarm(&config, key)?;
         swarm
-            .listen_on(listen)
-            .map_err(|error| NetworkError::Listen(error.to_string()))?;
+            .listen_on(listen.clone())
+            .map_err(|error| NetworkError::Listen(format!("{listen}: {error:?}")))?;
 
         let shared = Arc::new(Shared::default());
         let (command_sender, commands) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);

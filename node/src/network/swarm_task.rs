@@ -125,7 +125,8 @@ impl SwarmTask {
                 }
                 | SwarmEvent::ListenerError { error, .. } = &event
                 {
-                    return Err(NetworkError::Listen(error.to_string()));
+                    // libp2p's transport errors show nothing of the OS error in `Display`.
+                    return Err(NetworkError::Listen(format!("{error:?}")));
                 }
                 let listening = matches!(event, SwarmEvent::NewListenAddr { .. });
                 self.on_swarm_event(event);
