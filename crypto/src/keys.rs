@@ -283,20 +283,24 @@ pub fn verify_batch(
     // usually holds many transactions of few signers (an integrator's service accounts): each
     // distinct key is decompressed once per batch.
     let mut decompressed = std::collections::BTreeMap::new();
-    let keys = keys
-        .iter()
-        .map(|key| match decompressed.entry(*key) {
-            std::collections::btree_map::Entry::Occupied(entry) => Ok(*entry.get()),
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                Ok(*entry.insert(key.verifying_key()?))
+    let mut verifying_keys = Vec::with_capacity(keys.len());
+    for key in keys {
+        let verifying_key = match decompressed.get(key) {
+            Some(known) => *known,
+            None => {
+                let fresh = key.verifying_key()?;
+                decompressed.insert(*key, fresh);
+                fresh
             }
-        })
-        .collect::<Result<Vec<_>, CryptoError>>()?;
+        };
+        verifying_keys.push(verifying_key);
+    }
     let signatures: Vec<_> = signatures
         .iter()
         .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
         .collect();
-    ed25519_dalek::verify_batch(messages, &signatures, &keys).map_err(|_| CryptoError::BadSignature)
+    ed25519_dalek::verify_batch(messages, &signatures, &verifying_keys)
+        .map_err(|_| CryptoError::BadSignature)
 }
 
 #[cfg(test)]

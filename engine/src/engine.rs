@@ -34,6 +34,15 @@ pub const MAX_STEPS_PER_CALL: usize = 1_000;
 /// to n^2 prepare signatures of about 100 bytes, about 1 MiB at n = 100.
 pub const MESSAGE_OVERHEAD_BYTES: u64 = 1024 * 1024;
 
+/// Largest encoded consensus message a peer may send on a chain with `parameters`: a maximal
+/// block plus [`MESSAGE_OVERHEAD_BYTES`]. Larger ones are refused before they are decoded.
+pub fn message_cap(parameters: &Parameters) -> usize {
+    let cap = parameters
+        .max_block_bytes
+        .saturating_add(MESSAGE_OVERHEAD_BYTES);
+    usize::try_from(cap).unwrap_or(usize::MAX)
+}
+
 /// What the engine needs to know about its node.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -163,12 +172,7 @@ impl<S: Store, M: Mempool> Engine<S, M> {
 
     /// A peer's encoded message. Undecodable bytes are counted and ignored.
     pub fn on_message_bytes(&mut self, bytes: &[u8], now_ms: u64) -> Result<Output, EngineError> {
-        let cap = self
-            .config
-            .parameters
-            .max_block_bytes
-            .saturating_add(MESSAGE_OVERHEAD_BYTES);
-        match Message::from_bytes(bytes, usize::try_from(cap).unwrap_or(usize::MAX)) {
+        match Message::from_bytes(bytes, message_cap(&self.config.parameters)) {
             Ok(message) => self.on_message(message, now_ms),
             Err(_) => {
                 self.stats.undecodable_messages = self.stats.undecodable_messages.saturating_add(1);

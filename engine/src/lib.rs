@@ -50,7 +50,7 @@ pub mod store;
 
 pub use engine::{
     Engine, EngineConfig, EngineError, EngineStats, Fetch, MAX_STEPS_PER_CALL,
-    MESSAGE_OVERHEAD_BYTES, Output,
+    MESSAGE_OVERHEAD_BYTES, Output, message_cap,
 };
 pub use mempool::{DEFAULT_MEMPOOL_CAPACITY, MemoryMempool, Mempool};
 pub use store::{MemoryStore, Store, StoreError, Tip};

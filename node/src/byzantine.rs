@@ -201,14 +201,13 @@ pub struct HonestCaps {
 }
 
 impl HonestCaps {
-    /// The caps of a node configured with `max_message_bytes` on a chain with `parameters`,
-    /// as `runtime.rs` applies them.
+    /// The caps of a node configured with `max_message_bytes` on a chain with `parameters`:
+    /// the very functions the runtime applies them with.
     pub fn new(max_message_bytes: usize, parameters: &Parameters) -> HonestCaps {
-        let block = usize::try_from(parameters.max_block_bytes).unwrap_or(usize::MAX);
         HonestCaps {
             max_message_bytes,
-            consensus_message_bytes: block.saturating_add(1 << 20),
-            sync_response_bytes: block.saturating_mul(2),
+            consensus_message_bytes: cassia_engine::message_cap(parameters),
+            sync_response_bytes: crate::runtime::sync_response_cap(parameters),
         }
     }
 }

@@ -236,9 +236,7 @@ impl Runtime {
     /// Gossip validation: relay a consensus message only if it decodes and its signature holds.
     /// Whether it is useful (height, view, quorum rules) is the replica's business.
     async fn on_consensus_message(&mut self, gossip: GossipMessage) -> Result<(), EngineError> {
-        let cap = usize::try_from(self.genesis.parameters.max_block_bytes)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1 << 20);
+        let cap = cassia_engine::message_cap(&self.genesis.parameters);
         let verdict = match cassia_consensus::Message::from_bytes(&gossip.data, cap) {
             Ok(message) if message.verify_signature().is_ok() => {
                 let output = self.engine.on_message(message, now_ms())?;
@@ -415,9 +413,7 @@ impl Runtime {
     }
 
     fn network_cap(&self) -> usize {
-        usize::try_from(self.genesis.parameters.max_block_bytes)
-            .unwrap_or(usize::MAX)
-            .saturating_mul(2)
+        sync_response_cap(&self.genesis.parameters)
     }
 
     async fn on_synced(
@@ -742,6 +738,14 @@ impl Runtime {
             let _ = sender.send(Vec::new()).await;
         });
     }
+}
+
+/// Largest encoded sync response, served or accepted, on a chain with `parameters`: two maximal
+/// blocks' worth (a response is trimmed to fit; a larger one is refused undecoded).
+pub fn sync_response_cap(parameters: &cassia_ledger::Parameters) -> usize {
+    usize::try_from(parameters.max_block_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
 }
 
 /// The validator set in force for the next block and the approved newcomers, from the

@@ -28,6 +28,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The loopback address the links listen on: not the nodes' 127.0.0.1, so that a link's
+/// ephemeral port can never be one a node has been given but not yet bound (the nodes' ports are
+/// chosen free, released, and bound only when each node starts).
+pub const PROXY_HOST: &str = "127.0.0.2";
+
 /// Most forwarded connections open at once on one link. libp2p keeps one or two connections
 /// per pair of nodes; more means a redial storm, and the extra ones are refused.
 pub const MAX_CONNECTIONS_PER_LINK: usize = 16;
@@ -89,11 +94,6 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
-
-/// The loopback address the links listen on: not the nodes' 127.0.0.1, so that a link's
-/// ephemeral port can never be one a node has been given but not yet bound (the nodes' ports are
-/// chosen free, released, and bound only when each node starts).
-pub const PROXY_HOST: &str = "127.0.0.2";
 
 /// One directed link: listens on an ephemeral [`PROXY_HOST`] port, forwards to `target`.
 pub struct Link {
