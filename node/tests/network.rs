@@ -248,6 +248,139 @@ async fn a_message_the_application_rejects_is_not_relayed() {
     }
 }
 
+/// A payload of exactly `max_message_bytes` is delivered even when more frames follow it
+/// closely, and one byte more is refused by our check, which counts it, not by the codec, which
+/// would silently close the stream. (libp2p-gossipsub 0.50 compares its frame cap with all it
+/// has read, which can include up to 8 KiB of the frames that follow: hence the frame cap's
+/// slack, [`cassia_node::network::GOSSIP_FRAME_OVERHEAD_BYTES`].)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_at_the_cap_is_delivered_and_one_byte_more_is_refused_and_counted() {
+    const CAP: usize = 64 * 1024;
+    const ROUNDS: u8 = 8;
+    const FOLLOWERS: usize = 8;
+    const FOLLOWER_BYTES: usize = 1024;
+    let (key_a, key_b) = (key(61), key(62));
+    // a may send twice b's cap, so it can send b one byte too many.
+    let mut config_a = NetworkConfig::new(CHAIN, LOCALHOST);
+    config_a.max_message_bytes = 2 * CAP;
+    let a = Node::start_with(config_a, &key_a, &members(&[&key_a, &key_b])).await;
+    let mut config_b = NetworkConfig::new(CHAIN, LOCALHOST);
+    config_b.max_message_bytes = CAP;
+    let (mut b, b_runtime) = PausableNode::start(config_b, key_b, vec![a.member()]);
+    wait_connected(&b, &[a.peer_id()], "b").await;
+    a.publish(b"hello").await;
+    let hello = b.next_gossip("a's first message at b").await;
+    b.accept(hello).await;
+
+    // Each round: while b's runtime is stalled, one payload at b's cap and small ones right
+    // behind it queue up in the socket, so that b then reads the end of the large frame
+    // together with the start of the next ones.
+    for round in 0..ROUNDS {
+        let mut sent = vec![vec![round; CAP]];
+        sent.extend((0..FOLLOWERS).map(|i| {
+            let mut follower = format!("r{round:03}f{i:03}").into_bytes();
+            follower.resize(FOLLOWER_BYTES, b'.');
+            follower
+        }));
+        let resume = b_runtime.pause();
+        for data in &sent {
+            a.handle
+                .publish_consensus(data.clone())
+                .await
+                .expect("b is subscribed");
+        }
+        // Time for a to write the frames; a shorter wait only makes the round less searching.
+        sleep(Duration::from_millis(100)).await;
+        drop(resume);
+        for (i, data) in sent.iter().enumerate() {
+            let message = b
+                .next_gossip(&format!("message {i} of round {round} at b"))
+                .await;
+            assert_eq!(
+                (message.data.len(), &message.data[..8]),
+                (data.len(), &data[..8]),
+                "message {i} of round {round}"
+            );
+            b.accept(message).await;
+        }
+    }
+    assert_eq!(b.handle.counters().rejected_messages, 0);
+
+    a.handle
+        .publish_consensus(vec![0xa5; CAP + 1])
+        .await
+        .expect("within a's own cap");
+    a.handle
+        .publish_consensus(b"after the oversized one".to_vec())
+        .await
+        .expect("b is subscribed");
+    let after = b.next_gossip("the message after the oversized one").await;
+    assert_eq!(
+        after.data, b"after the oversized one",
+        "the oversized payload never reaches the application"
+    );
+    b.accept(after).await;
+    assert_eq!(
+        b.handle.counters().rejected_messages,
+        1,
+        "the oversized payload is refused and counted"
+    );
+    a.handle.shutdown().await;
+    b.handle.shutdown().await;
+}
+
+/// A node whose network runs on a runtime of its own thread, which the test can stall.
+struct PausableNode;
+
+/// Stalls the node's runtime on request: [`StallableRuntime::pause`] blocks its only thread
+/// until the returned guard is dropped.
+struct StallableRuntime {
+    pause: std::sync::mpsc::Sender<std::sync::mpsc::Receiver<()>>,
+}
+
+impl StallableRuntime {
+    fn pause(&self) -> std::sync::mpsc::Sender<()> {
+        let (resume, paused) = std::sync::mpsc::channel();
+        self.pause.send(paused).expect("the node's runtime runs");
+        resume
+    }
+}
+
+impl PausableNode {
+    fn start(
+        config: NetworkConfig,
+        key: Keypair,
+        members: Vec<Member>,
+    ) -> (Node, StallableRuntime) {
+        let (node_tx, node_rx) = std::sync::mpsc::channel();
+        let (pause, pauses) = std::sync::mpsc::channel::<std::sync::mpsc::Receiver<()>>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let node = Node::start_with(config, &key, &members).await;
+                node_tx.send(node).expect("the test waits for the node");
+                loop {
+                    match pauses.try_recv() {
+                        // Blocking here on purpose: it stalls every task of this runtime.
+                        Ok(resumed) => {
+                            let _ = resumed.recv();
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {
+                            sleep(Duration::from_millis(5)).await;
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                    }
+                }
+            });
+        });
+        let node = node_rx.recv().expect("the node starts");
+        (node, StallableRuntime { pause })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_member_is_refused_and_hears_nothing() {
     let (key_a, key_b, outsider_key) = (key(21), key(22), key(29));

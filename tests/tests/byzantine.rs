@@ -60,15 +60,18 @@ fn one_byzantine_validator_neither_stops_nor_forks_nor_bloats_the_honest_three()
             "no {reason} rejection: {report:#?}"
         );
     }
-    // The attacker's first invalid gossip is a burst of the three oversized kinds; gossipsub
-    // cuts its gossip off within a heartbeat of the first rejection, and under the flood a
-    // message may also be dropped unjudged from a full event channel. So which refusal each
-    // honest node records varies from run to run; that one was recorded does not.
-    let refused = report.gossip_refused_by_network
-        + report.rejected("consensus_malformed")
-        + report.rejected("transactions_batch_too_large")
-        + report.rejected("transactions_malformed");
-    assert!(refused > 0, "no invalid gossip was refused: {report:#?}");
+    // The attacker's first invalid gossip is a burst of the three oversized kinds. The payload
+    // above `max_message_bytes` is refused by the network layer of every honest node it
+    // reaches, before any event channel, so that refusal must be in the logs. (It once was
+    // not: gossipsub's codec refused the frame first and closed the stream, which hid the
+    // attacker's later gossip too; see `GOSSIP_FRAME_OVERHEAD_BYTES`.) The other two kinds
+    // may be dropped unjudged from a full event channel under the flood, or arrive after
+    // gossipsub has cut the attacker off, so they are not required one by one (RELIABILITY.md
+    // reports their counts).
+    assert!(
+        report.gossip_refused_by_network > 0,
+        "no honest node refused the oversized gossip payload: {report:#?}"
+    );
     assert!(
         report.peak_rss_bytes() < PEAK_RSS_BOUND_BYTES,
         "an honest node's memory passed {} MiB: {report}",
