@@ -73,9 +73,8 @@ pub struct Verified {
 pub struct Verifier {
     results: mpsc::Sender<Verified>,
     in_flight: usize,
-    /// Whether a batch of local submissions is being verified. The loop takes no new local
-    /// submissions meanwhile, so those arriving queue up and are verified together next: under
-    /// load, submissions batch themselves, and one alone is never kept waiting for others.
+    /// Whether a batch of local submissions is being verified. The loop starts no other batch
+    /// of them meanwhile: those arriving gather and are verified together next.
     local_in_flight: bool,
 }
 
@@ -121,7 +120,7 @@ impl Verifier {
         }
     }
 
-    /// Whether a batch of local submissions is being verified (the loop then takes no more).
+    /// Whether a batch of local submissions is being verified (the loop then starts no other).
     pub fn local_in_flight(&self) -> bool {
         self.local_in_flight
     }
