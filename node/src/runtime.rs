@@ -211,6 +211,10 @@ impl Runtime {
                 Some(batch) = verified.recv() => {
                     runtime.verifier.finished(&batch);
                     runtime.admit_verified(batch).await;
+                    // A full list of local submissions may have waited for that batch.
+                    if runtime.pending_local.len() >= MAX_GOSSIP_BATCH {
+                        runtime.verify_local().await;
+                    }
                 }
                 Some(blocks) = synced.recv() => runtime.on_synced(blocks).await?,
                 () = sleep_until(view_deadline), if runtime.view_timer.is_some() => runtime.on_view_timer().await?,
@@ -340,12 +344,8 @@ impl Runtime {
                     let _ = reply.send(result);
                 }
                 // They waited for a tick before verification, so they are gossiped now, not
-                // at the next one; and a full batch that waited for this one goes next.
+                // at the next one.
                 self.flush_transactions().await;
-                if self.pending_local.len() >= MAX_GOSSIP_BATCH {
-                    // Boxed: verifying can admit on the spot, which comes back here.
-                    Box::pin(self.verify_local()).await;
-                }
             }
         }
     }
@@ -372,13 +372,12 @@ impl Runtime {
     /// [`Runtime::pending_local`], which is verified as one batch at the next flush tick, or at
     /// once when it holds [`MAX_GOSSIP_BATCH`].
     ///
-    /// Why wait for the tick: at a steady rate submissions arrive one by one, and verified one
-    /// by one (or a few at a time) each costs about 2.5 times what it costs in a batch of 64 or
-    /// more; at 80% of saturation that made the open loop's CPU per transaction a quarter more
-    /// than the closed loop's. The wait costs a transaction nothing on its way to a block: its
-    /// gossip batch leaves right after the verification (see [`Runtime::admit_verified`]),
-    /// where it used to wait for the tick after it. Only the submitter's answer comes up to one
-    /// tick later.
+    /// Why wait for the tick: at a steady rate submissions arrive one by one, and a signature
+    /// verified alone costs about twice what it costs in a batch of 64, on the event loop (see
+    /// BENCHMARKS.md: in interleaved runs this saved about 2% of node CPU, within noise). The
+    /// wait costs a transaction nothing on its way to a block: its gossip batch leaves right
+    /// after the verification (see [`Runtime::admit_verified`]), where it used to wait for the
+    /// tick after it. Only the submitter's answer comes up to one tick later.
     async fn on_commands(&mut self, first: NodeCommand, queue: &mut mpsc::Receiver<NodeCommand>) {
         let mut next = Some(first);
         while let Some(NodeCommand::Submit(tx, reply)) = next {

@@ -266,7 +266,7 @@ async fn gossip_at_the_cap_is_delivered_and_one_byte_more_is_refused_and_counted
     let a = Node::start_with(config_a, &key_a, &members(&[&key_a, &key_b])).await;
     let mut config_b = NetworkConfig::new(CHAIN, LOCALHOST);
     config_b.max_message_bytes = CAP;
-    let (mut b, b_runtime) = PausableNode::start(config_b, key_b, vec![a.member()]);
+    let (mut b, b_runtime) = StallableRuntime::start_node(config_b, key_b, vec![a.member()]);
     wait_connected(&b, &[a.peer_id()], "b").await;
     a.publish(b"hello").await;
     let hello = b.next_gossip("a's first message at b").await;
@@ -329,31 +329,22 @@ async fn gossip_at_the_cap_is_delivered_and_one_byte_more_is_refused_and_counted
     b.handle.shutdown().await;
 }
 
-/// A node whose network runs on a runtime of its own thread, which the test can stall.
-struct PausableNode;
-
-/// Stalls the node's runtime on request: [`StallableRuntime::pause`] blocks its only thread
-/// until the returned guard is dropped.
+/// The runtime of a node started on a thread of its own, which the test can stall:
+/// [`StallableRuntime::pause`] blocks that runtime's only thread until the returned guard is
+/// dropped.
 struct StallableRuntime {
-    pause: std::sync::mpsc::Sender<std::sync::mpsc::Receiver<()>>,
+    pause: mpsc::UnboundedSender<std::sync::mpsc::Receiver<()>>,
 }
 
 impl StallableRuntime {
-    fn pause(&self) -> std::sync::mpsc::Sender<()> {
-        let (resume, paused) = std::sync::mpsc::channel();
-        self.pause.send(paused).expect("the node's runtime runs");
-        resume
-    }
-}
-
-impl PausableNode {
-    fn start(
+    /// Starts a node on a current-thread runtime of a new thread.
+    fn start_node(
         config: NetworkConfig,
         key: Keypair,
         members: Vec<Member>,
     ) -> (Node, StallableRuntime) {
         let (node_tx, node_rx) = std::sync::mpsc::channel();
-        let (pause, pauses) = std::sync::mpsc::channel::<std::sync::mpsc::Receiver<()>>();
+        let (pause, mut pauses) = mpsc::unbounded_channel::<std::sync::mpsc::Receiver<()>>();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -362,22 +353,20 @@ impl PausableNode {
             runtime.block_on(async move {
                 let node = Node::start_with(config, &key, &members).await;
                 node_tx.send(node).expect("the test waits for the node");
-                loop {
-                    match pauses.try_recv() {
-                        // Blocking here on purpose: it stalls every task of this runtime.
-                        Ok(resumed) => {
-                            let _ = resumed.recv();
-                        }
-                        Err(std::sync::mpsc::TryRecvError::Empty) => {
-                            sleep(Duration::from_millis(5)).await;
-                        }
-                        Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-                    }
+                while let Some(resumed) = pauses.recv().await {
+                    // Blocking here on purpose: it stalls every task of this runtime.
+                    let _ = resumed.recv();
                 }
             });
         });
         let node = node_rx.recv().expect("the node starts");
         (node, StallableRuntime { pause })
+    }
+
+    fn pause(&self) -> std::sync::mpsc::Sender<()> {
+        let (resume, paused) = std::sync::mpsc::channel();
+        self.pause.send(paused).expect("the node's runtime runs");
+        resume
     }
 }
 
