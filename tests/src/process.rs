@@ -1,8 +1,8 @@
 //! Real `cassia node` processes on loopback, for cluster tests.
 //!
 //! [`ProcessCluster::start`] runs `cassia devnet --init-only` into a temporary directory (free
-//! 127.0.0.1 ports, an approved genesis, one home per validator) and starts `cassia node` for
-//! each home. Nodes can be killed with SIGKILL, stopped with SIGTERM and restarted; their
+//! ports on a loopback address of the cluster's own, an approved genesis, one home per
+//! validator) and starts `cassia node` for each home. Nodes can be killed with SIGKILL, stopped with SIGTERM and restarted; their
 //! `/status` endpoints tell heights, tips and state roots. Every wait is bounded and fails with
 //! a message naming the node and what it did not reach. Dropping the cluster kills every node
 //! and removes the directory.
@@ -12,9 +12,10 @@
 //! and [`ProcessCluster::heal`] them.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::proxy::{PROXY_HOST, Proxy};
@@ -180,6 +181,8 @@ impl ProcessCluster {
                 "--init-only",
                 "--block-interval-ms",
                 "100",
+                "--host",
+                &loopback_host().to_string(),
                 "--nodes",
                 &n.to_string(),
                 "--home",
@@ -245,14 +248,15 @@ impl ProcessCluster {
             "init failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let ports = free_ports(3);
-        let metrics: SocketAddr = format!("127.0.0.1:{}", ports[0]).parse().expect("address");
-        let rpc: SocketAddr = format!("127.0.0.1:{}", ports[1]).parse().expect("address");
+        let host = loopback_host();
+        let ports = free_ports(host, 3);
+        let metrics = SocketAddr::from((host, ports[0]));
+        let rpc = SocketAddr::from((host, ports[1]));
         let config = std::fs::read_to_string(home.join("config.toml"))
             .expect("config")
             .replace(
                 "/ip4/0.0.0.0/tcp/7100",
-                &format!("/ip4/127.0.0.1/tcp/{}", ports[2]),
+                &format!("/ip4/{host}/tcp/{}", ports[2]),
             )
             .replace("127.0.0.1:7300", &metrics.to_string())
             .replace("127.0.0.1:7200", &rpc.to_string());
@@ -519,10 +523,28 @@ fn socket_address_of(multiaddr: &str) -> SocketAddr {
     }
 }
 
-/// `n` distinct ports that are free now (all held until all are chosen).
-pub fn free_ports(n: usize) -> Vec<u16> {
+/// A loopback address for one consortium (or outsider) of this process: 127.0.0.3 to
+/// 127.0.0.254 in turn, starting at a place set by the process id.
+///
+/// Why not 127.0.0.1: a node's ports are chosen free, released, and bound only when the node
+/// starts (again after each restart). Every outgoing connection on this machine leaves from
+/// 127.0.0.1 with an ephemeral port, and one of those once took a port chosen for a node that
+/// had not started yet ("Address already in use"). On an address of its own no connection's
+/// source can, and clusters running side by side cannot choose each other's ports.
+/// 127.0.0.2 is the partition proxy's ([`PROXY_HOST`]).
+pub fn loopback_host() -> Ipv4Addr {
+    const FIRST: u32 = 3;
+    const COUNT: u32 = 254 - FIRST + 1;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let turn = NEXT.fetch_add(1, Ordering::Relaxed);
+    let last_octet = FIRST + std::process::id().wrapping_add(turn) % COUNT;
+    Ipv4Addr::new(127, 0, 0, u8::try_from(last_octet).expect("at most 254"))
+}
+
+/// `n` distinct ports that are free on `host` now (all held until all are chosen).
+pub fn free_ports(host: Ipv4Addr, n: usize) -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .map(|_| std::net::TcpListener::bind((host, 0)).expect("bind an ephemeral port"))
         .collect();
     listeners
         .iter()

@@ -28,9 +28,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The loopback address the links listen on: not the nodes' 127.0.0.1, so that a link's
-/// ephemeral port can never be one a node has been given but not yet bound (the nodes' ports are
-/// chosen free, released, and bound only when each node starts).
+/// The loopback address the links listen on: never a node's (see
+/// [`crate::process::loopback_host`]), so that a link's ephemeral port can never be one a node
+/// has been given but not yet bound (the nodes' ports are chosen free, released, and bound only
+/// when each node starts).
 pub const PROXY_HOST: &str = "127.0.0.2";
 
 /// Most forwarded connections open at once on one link. libp2p keeps one or two connections

@@ -1,8 +1,8 @@
 //! Cluster tests with real `cassia node` processes, real RocksDB and loopback networking.
 //!
-//! Each scenario starts its own consortium on free 127.0.0.1 ports in a temporary directory
-//! and stops every process when it ends (also on failure). Waits are bounded and name the node
-//! and height that was not reached.
+//! Each scenario starts its own consortium on free ports of a loopback address of its own, in a
+//! temporary directory, and stops every process when it ends (also on failure). Waits are
+//! bounded and name the node and height that was not reached.
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! stops them all on Ctrl-C.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -34,6 +34,11 @@ pub struct Devnet {
     /// Only create the homes; do not run the nodes.
     #[arg(long)]
     init_only: bool,
+    /// Loopback address every node listens on. Test harnesses give each consortium its own
+    /// (127.0.0.3, 127.0.0.4, ...): outgoing connections leave from 127.0.0.1, so no
+    /// connection's ephemeral port can take a port chosen for a node that has not bound it yet.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: Ipv4Addr,
 }
 
 /// One node home of the devnet.
@@ -49,6 +54,12 @@ impl Devnet {
     pub fn execute(self) -> Result<()> {
         if self.nodes == 0 || self.nodes > 64 {
             bail!("--nodes must be between 1 and 64");
+        }
+        if !self.host.is_loopback() {
+            bail!(
+                "--host {} is not a loopback address: a devnet listens on 127.0.0.0/8 only",
+                self.host
+            );
         }
         let homes = if self.home.join("genesis.json").exists() {
             println!("reusing the devnet in {}", self.home.display());
@@ -76,7 +87,8 @@ impl Devnet {
             .map(|_| Keypair::try_generate())
             .collect::<Result<_, _>>()?;
         // Every port at once, so that no two of this devnet's listeners get the same one.
-        let ports = free_ports(3 * self.nodes)?;
+        let host = self.host;
+        let ports = free_ports(host, 3 * self.nodes)?;
         let (p2p_ports, rest) = ports.split_at(self.nodes);
         let (metrics_ports, rpc_ports) = rest.split_at(self.nodes);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
@@ -95,7 +107,7 @@ impl Devnet {
                     name: format!("node{i}"),
                     organization: format!("org{i}"),
                     node_key: nodes[i].public(),
-                    p2p_address: format!("/ip4/127.0.0.1/tcp/{}", p2p_ports[i]),
+                    p2p_address: format!("/ip4/{host}/tcp/{}", p2p_ports[i]),
                 })
                 .collect(),
             parameters,
@@ -108,9 +120,9 @@ impl Devnet {
         files::write_genesis(&self.home.join("genesis.json"), &genesis)?;
         for (i, key) in nodes.iter().enumerate() {
             let dir = self.home.join(format!("node{i}"));
-            let metrics: SocketAddr = format!("127.0.0.1:{}", metrics_ports[i]).parse()?;
-            let rpc: SocketAddr = format!("127.0.0.1:{}", rpc_ports[i]).parse()?;
-            let p2p = format!("/ip4/127.0.0.1/tcp/{}", p2p_ports[i]);
+            let metrics = SocketAddr::from((host, metrics_ports[i]));
+            let rpc = SocketAddr::from((host, rpc_ports[i]));
+            let p2p = format!("/ip4/{host}/tcp/{}", p2p_ports[i]);
             write_home(&dir, &genesis, key, &p2p, metrics, rpc)?;
             keyfile::write(
                 &self.home.join(format!("org{i}-admin.key")),
@@ -180,11 +192,13 @@ fn existing_homes(root: &Path) -> Result<Vec<Home>> {
     Ok(homes)
 }
 
-/// `n` distinct ports the kernel says are free now (the nodes bind them moments later). All
-/// are held until all are chosen, so none is handed out twice.
-pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+/// `n` distinct ports the kernel says are free on `host` now (the nodes bind them moments
+/// later). All are held until all are chosen, so none is handed out twice.
+pub fn free_ports(host: Ipv4Addr, n: usize) -> Result<Vec<u16>> {
     let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").context("finding a free port"))
+        .map(|_| {
+            TcpListener::bind((host, 0)).with_context(|| format!("finding a free port on {host}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     listeners
         .iter()
