@@ -100,7 +100,7 @@
 //! assert!(absent.verify(&update.root, b"bob", None).is_ok());
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bincode::{Decode, Encode};
 use cassia_crypto::Hash;
@@ -270,7 +270,7 @@ pub fn update(
     sorted.dedup_by_key(|change| change.key_hash);
     let mut builder = Builder {
         reader,
-        known: BTreeMap::new(),
+        known: HashMap::new(),
         new_nodes: Vec::new(),
     };
     let root = builder.rebuild(*root, 0, &sorted)?;
@@ -470,8 +470,10 @@ struct Change {
 struct Builder<'a> {
     reader: &'a dyn NodeReader,
     /// Every node read or created by this update: tells a leaf from an internal node without
-    /// reading twice, and keeps a node that already existed out of `new_nodes`.
-    known: BTreeMap<Hash, Node>,
+    /// reading twice, and keeps a node that already existed out of `new_nodes`. A hash map: it
+    /// holds about 20 nodes per changed key and is searched for each, and a sorted map's
+    /// comparisons were a fifth of a large block's tree update. Its order is never used.
+    known: HashMap<Hash, Node>,
     new_nodes: Vec<(Hash, Node)>,
 }
 
