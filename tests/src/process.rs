@@ -2,10 +2,10 @@
 //!
 //! [`ProcessCluster::start`] runs `cassia devnet --init-only` into a temporary directory (free
 //! ports on a loopback address of the cluster's own, an approved genesis, one home per
-//! validator) and starts `cassia node` for each home. Nodes can be killed with SIGKILL, stopped with SIGTERM and restarted; their
-//! `/status` endpoints tell heights, tips and state roots. Every wait is bounded and fails with
-//! a message naming the node and what it did not reach. Dropping the cluster kills every node
-//! and removes the directory.
+//! validator) and starts `cassia node` for each home. Nodes can be killed with SIGKILL, stopped
+//! with SIGTERM and restarted; their `/status` endpoints tell heights, tips and state roots.
+//! Every wait is bounded and fails with a message naming the node and what it did not reach.
+//! Dropping the cluster kills every node and removes the directory.
 //!
 //! [`ProcessCluster::start_partitionable`] routes every connection between two nodes through a
 //! fault-injecting [`Proxy`], so a test can [`ProcessCluster::partition`] the running nodes
