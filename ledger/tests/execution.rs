@@ -5,7 +5,7 @@
 use cassia_crypto::{Hash, Keypair, PublicKey};
 use cassia_ledger::execution::{
     BlockContext, MemoryState, Parent, StateReader, check_admissible, check_permission,
-    co_signing_bytes, execute_block, genesis, governance, keys,
+    co_signing_bytes, execute_block, genesis, governance, keys, pending_validators, validator_set,
 };
 use cassia_ledger::records::{
     Account, CoSignature, GovAction, ItemEvent, ItemRecord, NamespaceAcl, ProposalRecord,
@@ -581,4 +581,85 @@ fn a_new_validator_joins_only_after_proving_it_caught_up_then_one_can_be_removed
     let set: ValidatorSet = chain.record(keys::VALIDATORS).expect("set");
     assert_eq!(set.len(), 4);
     assert!(!set.contains(&key(21).public()));
+}
+
+#[test]
+fn admission_refuses_what_execution_would_deny_and_leaves_the_rest_to_the_receipt() {
+    let mut chain = Chain::new();
+    let (admin0, admin1, writer0, stranger) = (key(10), key(11), key(40), key(43));
+    assert_eq!(
+        chain.run(&admin0, register(writer0.public(), &[Role::Writer])),
+        None
+    );
+    let admit = |chain: &mut Chain, signer: &Keypair, op: Operation| {
+        let tx = chain.tx(signer, op);
+        check_permission(chain.height + 1, &chain.state, &tx)
+    };
+    // Another organization's account: refused at admission, denied alike in a block.
+    let revoke_writer = Operation::RevokeAccount {
+        account: writer0.public(),
+    };
+    let early = admit(&mut chain, &admin1, revoke_writer.clone());
+    assert!(
+        matches!(early, Err(Rejection::PermissionDenied(_))),
+        "{early:?}"
+    );
+    assert_eq!(chain.run(&admin1, revoke_writer), early.err());
+    // The signer may, but the state says no: admitted, and the receipt says why.
+    let unmet = [
+        Operation::RevokeAccount {
+            account: stranger.public(),
+        },
+        Operation::AppendItemEvent {
+            code: "unregistered".into(),
+            kind: "shipped".into(),
+            data: "{}".into(),
+        },
+        vote(Hash::ZERO, true),
+    ];
+    for op in unmet {
+        assert_eq!(admit(&mut chain, &admin0, op.clone()), Ok(()), "{op:?}");
+        assert!(
+            matches!(
+                chain.run(&admin0, op.clone()),
+                Some(Rejection::Malformed(_))
+            ),
+            "{op:?}"
+        );
+    }
+}
+
+#[test]
+fn membership_helpers_follow_a_newcomer_from_approval_into_the_set() {
+    let mut chain = Chain::new();
+    let node = key(24);
+    assert_eq!(
+        validator_set(&chain.state),
+        Some(test_genesis().validator_set())
+    );
+    assert_eq!(pending_validators(&chain.state), vec![]);
+    let id = proposal_id(
+        &mut chain,
+        &key(10),
+        GovAction::AddValidator {
+            validator: validator(0, 24),
+        },
+        5,
+    );
+    assert_eq!(chain.run(&key(11), vote(id, true)), None);
+    assert_eq!(chain.run(&key(12), vote(id, true)), None);
+    let waiting = pending_validators(&chain.state);
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].validator, validator(0, 24));
+    let known = chain.height - 1;
+    let hash: Hash = chain.record(&keys::block_hash(known)).expect("recorded");
+    let ready = Operation::ValidatorReady {
+        height: known,
+        block_hash: hash,
+    };
+    assert_eq!(chain.run(&node, ready), None);
+    assert_eq!(pending_validators(&chain.state), vec![]);
+    chain.empty_blocks(1);
+    let set = validator_set(&chain.state).expect("set");
+    assert!(set.contains(&node.public()), "{set:?}");
 }

@@ -5,7 +5,7 @@
 //!   yes). It is rejected once that can no longer happen.
 //! - An approved change is scheduled for its `effective_height`, which must be at least two
 //!   blocks after the approval: the change is applied at the end of block `effective_height - 1`
-//!   ([`end_block`]), so the state after that block already holds the validator set and
+//!   (`end_block`), so the state after that block already holds the validator set and
 //!   parameters in force for block `effective_height`, and every node learns them one block in
 //!   advance, in time to connect a new validator or refuse a removed one.
 //! - An added validator is not counted toward any quorum until it proves it has caught up: it
@@ -13,16 +13,21 @@
 //!   at `effective_height`, or two blocks after its readiness if that is later.
 //! - A change that would leave fewer than [`MIN_VALIDATORS`] validators (3f + 1 with f = 1) is
 //!   refused when proposed and again when it would take effect.
+//!
+//! This module holds a proposal's life after the operation that opened it, voted on it or
+//! proved readiness (those operations' handlers are in `operations/governance.rs`): the tally,
+//! approval, scheduling and the change taking effect. It also reads governance membership from
+//! any state for the node ([`validator_set`], [`pending_validators`]), so no other crate
+//! decodes these state keys itself.
 
 use cassia_crypto::Hash;
 
-use super::operations::{member, organization_exists};
-use super::{MAX_ID_BYTES, Overlay, Step, check_text, genesis::admin_account, keys};
+use super::checks::organization_exists;
+use super::{Overlay, StateReader, genesis::admin_account, keys};
 use crate::genesis::Parameters;
 use crate::records::{
-    Account, GovAction, OrganizationRecord, PendingValidator, ProposalRecord, ProposalStatus, Role,
+    Account, GovAction, OrganizationRecord, PendingValidator, ProposalRecord, ProposalStatus,
 };
-use crate::transaction::Rejection;
 use crate::validators::ValidatorSet;
 use crate::{Height, Validator};
 
@@ -33,54 +38,40 @@ pub const MIN_VALIDATORS: usize = 4;
 /// How many blocks after its approval a change may take effect at the earliest.
 pub const MIN_DELAY: Height = 2;
 
-fn malformed<T>(why: String) -> Result<T, Rejection> {
-    Err(Rejection::Malformed(why))
+/// The validator set in force for the next block (`gov/validators`): in the state after block
+/// `h`, the set that votes on block `h + 1`. `None` only if nothing decodable is stored there;
+/// every state made from a genesis holds a set.
+pub fn validator_set(state: &dyn StateReader) -> Option<ValidatorSet> {
+    Overlay::new(state).record(keys::VALIDATORS)
 }
 
-/// Stateless checks of an action's fields.
-pub(crate) fn check_action_fields(action: &GovAction) -> Result<(), Rejection> {
-    match action {
-        GovAction::AddOrganization { organization } => {
-            check_text("organization id", &organization.id, MAX_ID_BYTES)?;
-            check_text("organization name", &organization.name, MAX_ID_BYTES * 2)?;
-            if organization.admins.is_empty() || organization.admins.len() > 16 {
-                return malformed("an organization needs 1 to 16 admin keys".into());
-            }
-            Ok(())
-        }
-        GovAction::RemoveOrganization { id } => check_text("organization id", id, MAX_ID_BYTES),
-        GovAction::AddValidator { validator } => {
-            check_text("validator name", &validator.name, MAX_ID_BYTES)?;
-            check_text(
-                "validator address",
-                &validator.p2p_address,
-                MAX_ID_BYTES * 2,
-            )
-        }
-        GovAction::RemoveValidator { .. } => Ok(()),
-        GovAction::SetParameters { parameters } => parameters
-            .validate()
-            .map_err(|e| Rejection::Malformed(e.to_string())),
-    }
+/// The validators the organizations approved that have yet to prove they caught up
+/// (`gov/pending`), in approval order: they are not counted toward any quorum, but a node
+/// admits them as peers so they can catch up. Empty when none is stored.
+pub fn pending_validators(state: &dyn StateReader) -> Vec<PendingValidator> {
+    pending(&Overlay::new(state))
 }
 
-/// The validator set in force for the next block.
-pub(crate) fn validators(overlay: &Overlay<'_>) -> ValidatorSet {
+/// The validator set in force for the next block, as the block has left it so far.
+fn validators(overlay: &Overlay<'_>) -> ValidatorSet {
     overlay
         .record(keys::VALIDATORS)
         .unwrap_or(ValidatorSet { validators: vec![] })
 }
 
-fn pending(overlay: &Overlay<'_>) -> Vec<PendingValidator> {
+/// The approved validators awaiting readiness, as the block has left them so far.
+pub(super) fn pending(overlay: &Overlay<'_>) -> Vec<PendingValidator> {
     overlay.record(keys::PENDING_VALIDATORS).unwrap_or_default()
 }
 
+/// The ids of the active organizations, sorted.
 fn organizations(overlay: &Overlay<'_>) -> Vec<String> {
     overlay.record(keys::ORGANIZATIONS).unwrap_or_default()
 }
 
-/// Whether `action` can apply to the current state; the reason if not.
-fn check_applicable(overlay: &Overlay<'_>, action: &GovAction) -> Result<(), String> {
+/// Whether `action` can apply to the current state; the reason if not. Checked when proposed,
+/// when approved and when due, since the state may move on in between.
+pub(super) fn check_applicable(overlay: &Overlay<'_>, action: &GovAction) -> Result<(), String> {
     let set = validators(overlay);
     match action {
         GovAction::AddOrganization { organization } => {
@@ -145,58 +136,8 @@ fn check_applicable(overlay: &Overlay<'_>, action: &GovAction) -> Result<(), Str
     }
 }
 
-/// `Propose`: an admin opens a proposal; its organization votes yes.
-pub(crate) fn propose(
-    overlay: &mut Overlay<'_>,
-    step: &Step,
-    action: &GovAction,
-    effective_height: Height,
-) -> Result<(), Rejection> {
-    let admin = member(overlay, &step.signer, Role::Admin)?;
-    let earliest = step.height.saturating_add(MIN_DELAY);
-    if effective_height < earliest {
-        return malformed(format!(
-            "effective height {effective_height} is too soon: at least {earliest}"
-        ));
-    }
-    check_applicable(overlay, action).map_err(Rejection::Malformed)?;
-    let mut proposal = ProposalRecord {
-        id: step.tx_id,
-        action: action.clone(),
-        effective_height,
-        proposer: admin.organization.clone(),
-        votes: [(admin.organization, true)].into_iter().collect(),
-        status: ProposalStatus::Open,
-        proposed: step.height,
-    };
-    tally(overlay, step.height, &mut proposal);
-    overlay.put_record(keys::proposal(&proposal.id), &proposal);
-    Ok(())
-}
-
-/// `Vote`: an admin casts (or changes) its organization's vote on an open proposal.
-pub(crate) fn vote(
-    overlay: &mut Overlay<'_>,
-    step: &Step,
-    id: &Hash,
-    approve: bool,
-) -> Result<(), Rejection> {
-    let admin = member(overlay, &step.signer, Role::Admin)?;
-    let key = keys::proposal(id);
-    let Some(mut proposal) = overlay.record::<ProposalRecord>(&key) else {
-        return malformed(format!("no proposal {id}"));
-    };
-    if proposal.status != ProposalStatus::Open {
-        return malformed(format!("proposal {id} is closed ({:?})", proposal.status));
-    }
-    proposal.votes.insert(admin.organization, approve);
-    tally(overlay, step.height, &mut proposal);
-    overlay.put_record(key, &proposal);
-    Ok(())
-}
-
 /// Counts the votes of active organizations and closes the proposal when decided.
-fn tally(overlay: &mut Overlay<'_>, height: Height, proposal: &mut ProposalRecord) {
+pub(super) fn tally(overlay: &mut Overlay<'_>, height: Height, proposal: &mut ProposalRecord) {
     let members = organizations(overlay);
     let n = members.len();
     let count = |value: bool| {
@@ -214,6 +155,8 @@ fn tally(overlay: &mut Overlay<'_>, height: Height, proposal: &mut ProposalRecor
     }
 }
 
+/// An approved proposal: failed if it came too late or no longer applies; an added validator
+/// waits for its readiness; any other change is scheduled for its effective height.
 fn approve(overlay: &mut Overlay<'_>, height: Height, proposal: &mut ProposalRecord) {
     let earliest = height.saturating_add(MIN_DELAY);
     if proposal.effective_height < earliest {
@@ -247,6 +190,7 @@ fn approve(overlay: &mut Overlay<'_>, height: Height, proposal: &mut ProposalRec
     }
 }
 
+/// Adds `action` (of `proposal`) to the changes due at `height`.
 fn schedule(overlay: &mut Overlay<'_>, height: Height, proposal: Hash, action: &GovAction) {
     let key = keys::scheduled(height);
     let mut due: Vec<(Hash, GovAction)> = overlay.record(&key).unwrap_or_default();
@@ -254,41 +198,18 @@ fn schedule(overlay: &mut Overlay<'_>, height: Height, proposal: Hash, action: &
     overlay.put_record(key, &due);
 }
 
-/// `ValidatorReady`: an approved validator, signing with its node key, names a recent block it
-/// holds; it is then scheduled to join.
-pub(crate) fn validator_ready(
+/// A validator awaiting readiness (at `position` in `waiting`) has proven it caught up at
+/// `height`: it leaves the waiting list and is scheduled to join at its effective height, or
+/// [`MIN_DELAY`] blocks after its readiness if that is later; its proposal is then approved.
+pub(super) fn schedule_join(
     overlay: &mut Overlay<'_>,
-    step: &Step,
     height: Height,
-    block_hash: &Hash,
-) -> Result<(), Rejection> {
-    let mut waiting = pending(overlay);
-    let Some(position) = waiting
-        .iter()
-        .position(|p| p.validator.node_key == step.signer)
-    else {
-        return Err(Rejection::PermissionDenied(format!(
-            "{} is not an approved validator awaiting readiness",
-            step.signer
-        )));
-    };
-    if height >= step.height || height.saturating_add(READY_WINDOW) < step.height {
-        return malformed(format!(
-            "height {height} is not a recent block (within {READY_WINDOW} of {})",
-            step.height
-        ));
-    }
-    let known: Option<Hash> = overlay.record(&keys::block_hash(height));
-    if known.as_ref() != Some(block_hash) {
-        return malformed(format!(
-            "block {height} is not {block_hash}: the validator is not on this chain"
-        ));
-    }
+    mut waiting: Vec<PendingValidator>,
+    position: usize,
+) {
     let ready = waiting.remove(position);
     overlay.put_record(keys::PENDING_VALIDATORS.to_vec(), &waiting);
-    let joins = ready
-        .effective_height
-        .max(step.height.saturating_add(MIN_DELAY));
+    let joins = ready.effective_height.max(height.saturating_add(MIN_DELAY));
     let action = GovAction::AddValidator {
         validator: ready.validator,
     };
@@ -298,12 +219,11 @@ pub(crate) fn validator_ready(
         proposal.status = ProposalStatus::Approved;
         overlay.put_record(key, &proposal);
     }
-    Ok(())
 }
 
 /// End of block `height`: the changes due at `height + 1` take effect. One that no longer
 /// applies (the state moved on since approval) is skipped and its proposal marked failed.
-pub(crate) fn end_block(overlay: &mut Overlay<'_>, height: Height) {
+pub(super) fn end_block(overlay: &mut Overlay<'_>, height: Height) {
     let key = keys::scheduled(height.saturating_add(1));
     let Some(due) = overlay.record::<Vec<(Hash, GovAction)>>(&key) else {
         return;
@@ -322,6 +242,7 @@ pub(crate) fn end_block(overlay: &mut Overlay<'_>, height: Height) {
     }
 }
 
+/// Applies a due change that still applies.
 fn take_effect(overlay: &mut Overlay<'_>, height: Height, action: &GovAction) {
     match action {
         GovAction::AddOrganization { organization } => {
@@ -366,5 +287,76 @@ fn take_effect(overlay: &mut Overlay<'_>, height: Height, action: &GovAction) {
         GovAction::SetParameters { parameters } => {
             overlay.put_record::<Parameters>(keys::PARAMETERS.to_vec(), parameters);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cassia_crypto::{Hash, Keypair};
+
+    use super::{pending_validators, validator_set};
+    use crate::execution::{MemoryState, keys};
+    use crate::records::PendingValidator;
+    use crate::{Genesis, Organization, Parameters, Validator, codec};
+
+    fn validator(seed: u8) -> Validator {
+        Validator {
+            name: format!("v{seed}"),
+            organization: "org0".into(),
+            node_key: Keypair::from_secret([seed; 32]).public(),
+            p2p_address: format!("/ip4/127.0.0.1/tcp/{}", 7000 + u32::from(seed)),
+        }
+    }
+
+    fn genesis() -> Genesis {
+        Genesis {
+            chain_id: "governance-test".into(),
+            genesis_time_ms: 1,
+            organizations: vec![Organization {
+                id: "org0".into(),
+                name: "Org 0".into(),
+                admins: vec![Keypair::from_secret([10; 32]).public()],
+            }],
+            validators: (20..24).map(validator).collect(),
+            parameters: Parameters::default(),
+            approvals: vec![],
+        }
+    }
+
+    #[test]
+    fn membership_reads_the_genesis_set_and_no_newcomers() {
+        let genesis = genesis();
+        let state = MemoryState::from_genesis(&genesis);
+        assert_eq!(validator_set(&state), Some(genesis.validator_set()));
+        assert_eq!(pending_validators(&state), Vec::new());
+    }
+
+    #[test]
+    fn membership_reads_the_approved_newcomers_in_order() {
+        let mut state = MemoryState::from_genesis(&genesis());
+        let waiting: Vec<PendingValidator> = [24, 25]
+            .into_iter()
+            .map(|seed| PendingValidator {
+                validator: validator(seed),
+                effective_height: 10,
+                proposal: Hash::of(&[seed]),
+            })
+            .collect();
+        state
+            .values
+            .insert(keys::PENDING_VALIDATORS.to_vec(), codec::encode(&waiting));
+        assert_eq!(pending_validators(&state), waiting);
+    }
+
+    #[test]
+    fn a_state_without_governance_records_has_no_set_and_no_newcomers() {
+        let mut state = MemoryState::default();
+        assert_eq!(validator_set(&state), None);
+        assert_eq!(pending_validators(&state), Vec::new());
+        // Bytes no replica would write read as absent, like every record.
+        state
+            .values
+            .insert(keys::VALIDATORS.to_vec(), vec![0xff; 3]);
+        assert_eq!(validator_set(&state), None);
     }
 }

@@ -8,16 +8,20 @@
 //!
 //! 1. record the parent's hash in the state (so `ValidatorReady` can name a recent block);
 //! 2. each transaction: admissibility (chain, validity window, size, well-formed fields; a
-//!    block holding an inadmissible one is invalid), then its operation, which first checks the
-//!    signer's permission and every precondition and only then writes, so a failed operation
-//!    leaves no trace but its failed receipt;
+//!    block holding an inadmissible one is invalid), then its operation's handler
+//!    (`operations/`): *authorize* reads the state to decide whether the signer may, then
+//!    *execute* checks the remaining preconditions and only then writes, so a failed operation
+//!    leaves no trace but its failed receipt. Mempool admission runs *authorize* alone
+//!    ([`check_permission`]);
 //! 3. governance changes due at the next height take effect ([`governance`]), so the state
 //!    after block `h` holds the validator set and parameters in force for block `h + 1`.
 //!
+//! The checks the handlers, governance and read permission share are in `checks.rs`.
 //! The state key layout is in [`keys`]. `state_root` is the root of the sparse Merkle tree over
 //! all state keys and values ([`crate::state_tree`]): every replica agrees on the whole state,
 //! and any key's value or absence at any height can be proven against that height's header.
 
+mod checks;
 pub mod genesis;
 pub mod governance;
 pub mod keys;
@@ -30,11 +34,10 @@ use cassia_crypto::{Domain, Hash, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::state_tree::{self, MemoryNodes, Node, NodeReader, TreeError};
-use crate::transaction::{
-    MAX_KEY_BYTES, MAX_NAMESPACE_BYTES, MAX_VALUE_BYTES, Receipt, Rejection, SignedTransaction,
-};
+use crate::transaction::{Receipt, Rejection, SignedTransaction};
 use crate::{Height, Parameters, codec};
 
+pub use governance::{pending_validators, validator_set};
 pub use keys::{kv as kv_key, notarization as notarization_key};
 
 /// Longest item code, batch id or organization id, in bytes.
@@ -153,34 +156,6 @@ pub fn check_admissible(
     operations::check_fields(context.chain_id, &tx.tx.op)
 }
 
-/// Field checks shared by the operations.
-fn check_text(what: &str, text: &str, max: usize) -> Result<(), Rejection> {
-    if text.is_empty() || text.len() > max || text.contains('\0') {
-        return Err(Rejection::Malformed(format!(
-            "{what} must be 1..={max} bytes without NUL"
-        )));
-    }
-    Ok(())
-}
-
-fn check_namespace(namespace: &str) -> Result<(), Rejection> {
-    check_text("namespace", namespace, MAX_NAMESPACE_BYTES)
-}
-
-fn check_key(key: &[u8]) -> Result<(), Rejection> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(Rejection::Malformed("key must be 1..=256 bytes".into()));
-    }
-    Ok(())
-}
-
-fn check_blob(what: &str, len: usize) -> Result<(), Rejection> {
-    if len > MAX_VALUE_BYTES {
-        return Err(Rejection::Malformed(format!("{what} larger than 64 KiB")));
-    }
-    Ok(())
-}
-
 /// Why a block's transactions cannot be executed at all (the block is invalid).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BlockRejection {
@@ -249,24 +224,20 @@ pub fn execute_block(
     })
 }
 
-/// Whether `tx`'s signer may do what it asks, judged on the committed `state` as if it
-/// executed at `height`: the mempool's early answer (PERMISSION_DENIED) so a client need not
-/// wait for a failed receipt. Execution checks again, on the state the block actually sees.
+/// Whether `tx`'s signer may do what it asks, judged on the committed `state`: the mempool's
+/// early answer (PERMISSION_DENIED) so a client need not wait for a failed receipt.
+///
+/// Only the *authorize* step of the operation's handler runs: it reads the state and writes
+/// nothing, and its error is exactly the `PermissionDenied` execution would give on the same
+/// state. Other failures (a digest already notarized, a missing proposal) are left to the
+/// receipt. Execution checks again, on the state the block actually sees. `_height`, the
+/// height the transaction would execute at, decides no permission rule today.
 pub fn check_permission(
-    height: Height,
+    _height: Height,
     state: &dyn StateReader,
     tx: &SignedTransaction,
 ) -> Result<(), Rejection> {
-    let mut scratch = Overlay::new(state);
-    let step = Step {
-        height,
-        signer: tx.tx.signer,
-        tx_id: tx.id(),
-    };
-    match operations::apply(&mut scratch, &step, &tx.tx.op) {
-        Err(denied @ Rejection::PermissionDenied(_)) => Err(denied),
-        _ => Ok(()),
-    }
+    operations::authorize(&Overlay::new(state), &tx.tx.signer, &tx.tx.op)
 }
 
 /// The bytes a reader signs to query `raw_key` at `time_ms` (domain `Read`): the credential
@@ -319,7 +290,7 @@ pub fn read_permission(
         )));
     };
     // Any role reads: auditors exist for this.
-    let account = operations::active_account(&overlay, reader)?;
+    let account = checks::active_account(&overlay, reader)?;
     if allowed(&account.organization) {
         Ok(())
     } else {
