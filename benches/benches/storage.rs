@@ -1,4 +1,4 @@
-//! Committing a block to the RocksDB store: `Store::commit_block` of a block of 1000 or 10000
+//! Committing a block to the RocksDB store: `Database::commit_block` of a block of 1000 or 10000
 //! signed `Put` transactions (200-byte values, distinct keys), with its receipts, indexes, state
 //! changes and history, new state-tree nodes and a commit certificate of 3 of 4 validators, in
 //! one `WriteBatch` written with sync on. This is the write a node makes once per height.
@@ -21,13 +21,13 @@ use cassia_ledger::{
     Block, BlockHeader, CommitCertificate, Parameters, Validator, ValidatorSet, ValidatorSignature,
     Vote, VoteKind, state_tree,
 };
-use cassia_storage::Store;
+use cassia_storage::Database;
 use common::{CHAIN_ID, accounts, block_transactions};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 
 /// A chain being committed to a store in a temporary directory.
 struct Chain {
-    store: Store,
+    store: Database,
     genesis_hash: Hash,
     genesis_root: Hash,
     validator_keys: Vec<Keypair>,
@@ -49,7 +49,7 @@ impl Chain {
     fn open() -> Chain {
         let dir = tempfile::tempdir().expect("a temporary directory for the store");
         let genesis_hash = Hash::of(b"storage bench genesis");
-        let store = Store::open(dir.path(), &genesis_hash).expect("a fresh store opens");
+        let store = Database::open(dir.path(), &genesis_hash).expect("a fresh store opens");
         let changes = common::permissions_state(&accounts());
         let tree = state_tree::update(
             &state_tree::MemoryNodes::new(),

@@ -13,7 +13,7 @@ use cassia_ledger::execution::{
 };
 use cassia_ledger::state_tree;
 use cassia_ledger::{CommitCertificate, Parameters};
-use cassia_storage::{StorageError, Store};
+use cassia_storage::{Database, StorageError};
 use common::{CHAIN, commit_next, genesis_hash};
 
 #[test]
@@ -89,7 +89,7 @@ fn committed_blocks_read_back_with_indexes_and_history() {
         assert_eq!(ids, expected, "receipts of block {}", block.height());
     }
     drop(store);
-    let reopened = Store::open(dir.path(), &genesis_hash()).expect("reopens");
+    let reopened = Database::open(dir.path(), &genesis_hash()).expect("reopens");
     assert_eq!(reopened.tip().expect("reads"), Some(tip));
 }
 
@@ -130,7 +130,7 @@ fn commits_that_do_not_extend_the_tip_are_refused() {
 fn a_store_of_another_chain_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     drop(common::open(dir.path()));
-    let error = Store::open(dir.path(), &Hash::of(b"other")).expect_err("wrong genesis");
+    let error = Database::open(dir.path(), &Hash::of(b"other")).expect_err("wrong genesis");
     assert!(
         matches!(error, StorageError::WrongGenesis { .. }),
         "{error}"

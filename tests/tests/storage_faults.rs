@@ -98,7 +98,7 @@ fn start_by_hand(home: &Path) -> (Option<ExitStatus>, String) {
 fn garbage_wal(home: &Path) {
     let text = std::fs::read_to_string(home.join("genesis.json")).expect("genesis file");
     let genesis: cassia_ledger::Genesis = serde_json::from_str(&text).expect("genesis");
-    let store = cassia_storage::Store::open(&home.join("data"), &genesis.hash()).expect("opens");
+    let store = cassia_storage::Database::open(&home.join("data"), &genesis.hash()).expect("opens");
     store
         .save_consensus_state(b"not a consensus state")
         .expect("write the WAL record");

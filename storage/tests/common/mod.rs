@@ -8,7 +8,7 @@ use cassia_ledger::{
     Block, BlockHeader, CommitCertificate, Genesis, Operation, Organization, Parameters,
     Transaction, Validator, ValidatorSignature, Vote, VoteKind,
 };
-use cassia_storage::Store;
+use cassia_storage::Database;
 
 pub const CHAIN: &str = "storage-test";
 
@@ -41,8 +41,8 @@ pub fn genesis_hash() -> Hash {
 }
 
 /// Opens the store at `path` with the test genesis state written.
-pub fn open(path: &std::path::Path) -> Store {
-    let store = Store::open(path, &genesis_hash()).expect("opens");
+pub fn open(path: &std::path::Path) -> Database {
+    let store = Database::open(path, &genesis_hash()).expect("opens");
     store
         .init_genesis_state(&genesis_outcome(&test_genesis()))
         .expect("genesis state");
@@ -50,7 +50,7 @@ pub fn open(path: &std::path::Path) -> Store {
 }
 
 /// Builds, executes and commits the block after the store's tip, with `count` transactions.
-pub fn commit_next(store: &Store, key: &Keypair, count: u64) -> Block {
+pub fn commit_next(store: &Database, key: &Keypair, count: u64) -> Block {
     let tip = store.tip().expect("tip reads");
     let (height, parent, parent_root) = match tip {
         Some(tip) => (tip.height + 1, tip.block_hash, tip.state_root),
