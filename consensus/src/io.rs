@@ -70,12 +70,16 @@ pub enum Input {
         /// Its commit certificate.
         certificate: CommitCertificate,
     },
-    /// Answer to [`Request::ValidatorSet`]: the validator set in force at `height`.
+    /// Answer to [`Request::ValidatorSet`]: the validator set and the base view timeout in force
+    /// at `height` (governance may change either; both take effect where the chain says).
     Validators {
         /// Height the set applies to.
         height: Height,
         /// The set, in rotation order.
         validators: ValidatorSet,
+        /// The chain's `view_timeout_ms` in force at `height`: view 0's timer, doubled per
+        /// failed view.
+        base_timeout_ms: u64,
     },
 }
 

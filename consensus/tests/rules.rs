@@ -355,11 +355,26 @@ fn the_validator_set_of_each_height_is_an_input() {
     let mut reordered = s.validators.clone();
     reordered.validators.rotate_left(2);
     assert_eq!(reordered.leader(2, 0).node_key, s.keys[0].public());
+    // Governance also changed the view timeout: height 2's timer follows the one in force.
     let started = replica.step(Input::Validators {
         height: 2,
         validators: reordered.clone(),
+        base_timeout_ms: 3_000,
     });
     assert_eq!(replica.validators(), &reordered);
+    assert!(
+        matches!(
+            started.timer,
+            Some(TimerCommand::Set {
+                height: 2,
+                view: 0,
+                after_ms: 3_000,
+                ..
+            })
+        ),
+        "the view timer follows the timeout in force: {:?}",
+        started.timer
+    );
     assert_eq!(
         started.requests,
         vec![Request::Propose { height: 2, view: 0 }]

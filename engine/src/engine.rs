@@ -16,14 +16,16 @@ use cassia_consensus::{
     Request, RestoreError, TimerCommand,
 };
 use cassia_crypto::{Hash, Keypair};
-use cassia_ledger::execution::BlockOutcome;
-use cassia_ledger::{Block, CommitCertificate, Height, Parameters, View};
+use cassia_ledger::execution::{BlockOutcome, check_permission};
+use cassia_ledger::{
+    Block, CommitCertificate, Height, Parameters, Rejection, SignedTransaction, View,
+};
 
 use crate::block::{
     BlockError, BuildContext, CheckContext, CheckMode, HEADER_ALLOWANCE_BYTES, build_block,
     check_block,
 };
-use crate::mempool::Mempool;
+use crate::mempool::{Mempool, MempoolLimits, SignatureCheck};
 use crate::store::{Store, StoreError};
 
 /// Inputs one host call may chain (proposal, validation, votes, commit, next height...). More
@@ -43,17 +45,17 @@ pub fn message_cap(parameters: &Parameters) -> usize {
     usize::try_from(cap).unwrap_or(usize::MAX)
 }
 
-/// What the engine needs to know about its node.
+/// What the engine needs to know about its node. The chain's parameters are not here: the
+/// engine reads those in force at each height from the store ([`Store::parameters`]), since
+/// governance may change them.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Chain id.
     pub chain_id: String,
-    /// The genesis parameters: they bound message sizes and the base view timeout. Blocks are
-    /// built and checked with the parameters in force at their height ([`Store::parameters`]),
-    /// which governance may change.
-    pub parameters: Parameters,
     /// This validator's node key.
     pub key: Keypair,
+    /// The mempool's bounds.
+    pub mempool: MempoolLimits,
 }
 
 /// A failure that must stop the node.
@@ -125,29 +127,38 @@ pub struct EngineStats {
 const MAX_CACHED_OUTCOMES: usize = 16;
 
 /// A replica with its store and mempool, driven synchronously by a host.
-pub struct Engine<S: Store, M: Mempool> {
+pub struct Engine<S: Store> {
     config: EngineConfig,
     replica: Replica,
     store: S,
-    mempool: M,
+    mempool: Mempool,
+    /// The chain parameters in force at the next height (the tip's + 1), re-read at each commit.
+    parameters: Parameters,
     outcomes: BTreeMap<Hash, BlockOutcome>,
     stats: EngineStats,
 }
 
-impl<S: Store, M: Mempool> Engine<S, M> {
-    /// Opens the engine on `store`: resumes the replica from the WAL at the store's tip + 1.
-    /// Call [`Engine::start`] next.
-    pub fn open(config: EngineConfig, store: S, mempool: M) -> Result<Self, EngineError> {
+impl<S: Store> Engine<S> {
+    /// Opens the engine on `store` with an empty mempool: resumes the replica from the WAL at
+    /// the store's tip + 1. Call [`Engine::start`] next.
+    pub fn open(config: EngineConfig, store: S) -> Result<Self, EngineError> {
         let height = store
             .tip()?
             .height
             .checked_add(1)
             .expect("heights never reach u64::MAX");
         let validators = store.validator_set(height)?;
+        let parameters = store.parameters(height)?;
+        let mempool = Mempool::new(
+            config.chain_id.clone(),
+            parameters.clone(),
+            config.mempool,
+            height,
+        );
         let replica_config = Config {
             chain_id: config.chain_id.clone(),
             key: config.key.clone(),
-            base_timeout_ms: config.parameters.view_timeout_ms,
+            base_timeout_ms: parameters.view_timeout_ms,
         };
         let replica = Replica::new(
             replica_config,
@@ -160,6 +171,7 @@ impl<S: Store, M: Mempool> Engine<S, M> {
             replica,
             store,
             mempool,
+            parameters,
             outcomes: BTreeMap::new(),
             stats: EngineStats::default(),
         })
@@ -172,7 +184,7 @@ impl<S: Store, M: Mempool> Engine<S, M> {
 
     /// A peer's encoded message. Undecodable bytes are counted and ignored.
     pub fn on_message_bytes(&mut self, bytes: &[u8], now_ms: u64) -> Result<Output, EngineError> {
-        match Message::from_bytes(bytes, message_cap(&self.config.parameters)) {
+        match Message::from_bytes(bytes, message_cap(&self.parameters)) {
             Ok(message) => self.on_message(message, now_ms),
             Err(_) => {
                 self.stats.undecodable_messages = self.stats.undecodable_messages.saturating_add(1);
@@ -311,13 +323,42 @@ impl<S: Store, M: Mempool> Engine<S, M> {
     }
 
     /// The mempool.
-    pub fn mempool(&self) -> &M {
+    pub fn mempool(&self) -> &Mempool {
         &self.mempool
     }
 
-    /// The mempool (to add transactions).
-    pub fn mempool_mut(&mut self) -> &mut M {
-        &mut self.mempool
+    /// The chain parameters in force at the next height: what a host sizes its caps by
+    /// ([`message_cap`]) and admission judges transactions under.
+    pub fn parameters(&self) -> &Parameters {
+        &self.parameters
+    }
+
+    /// Admission: the one rule every host (the node's gRPC and gossip, the simulator's client)
+    /// puts a transaction through before it may wait for a block. The signer must be permitted
+    /// the operation by the committed state (the authorize step only: nothing is executed); then
+    /// the mempool checks form, expiry, size and duplicates under the parameters in force, and
+    /// the signature unless `signature` says the caller verified it. A store that cannot say
+    /// whether the id committed gives [`Rejection::Unavailable`], never a false "duplicate".
+    pub fn admit(
+        &mut self,
+        tx: SignedTransaction,
+        signature: SignatureCheck,
+    ) -> Result<Hash, Rejection> {
+        let next_height = self.replica.height().max(1);
+        check_permission(next_height, self.store.state(), &tx)?;
+        let store = &self.store;
+        let committed = |id: &Hash| {
+            store
+                .contains_tx(id)
+                .map_err(|error| Rejection::Unavailable(error.to_string()))
+        };
+        self.mempool.admit(tx, committed, signature)
+    }
+
+    /// Whether transaction `id` is pending or has committed: admission would refuse it as a
+    /// duplicate before looking at its signature, so a host need not verify it.
+    pub fn knows_transaction(&self, id: &Hash) -> Result<bool, StoreError> {
+        Ok(self.mempool.contains(id) || self.store.contains_tx(id)?)
     }
 
     /// The engine's counters.
@@ -401,7 +442,12 @@ impl<S: Store, M: Mempool> Engine<S, M> {
             }
             Request::ValidatorSet { height } => {
                 let validators = self.store.validator_set(height)?;
-                queue.push_back(Input::Validators { height, validators });
+                let base_timeout_ms = self.store.parameters(height)?.view_timeout_ms;
+                queue.push_back(Input::Validators {
+                    height,
+                    validators,
+                    base_timeout_ms,
+                });
             }
         }
         Ok(())
@@ -475,6 +521,11 @@ impl<S: Store, M: Mempool> Engine<S, M> {
         let ids: Vec<Hash> = commit.block.transactions.iter().map(|tx| tx.id()).collect();
         self.mempool.remove(&ids);
         self.outcomes.clear();
+        // Governance may have changed the parameters for the next height: caps, admission and
+        // the view timeout follow the ones in force, never the genesis ones.
+        let next = commit.block.height().saturating_add(1);
+        self.parameters = self.store.parameters(next)?;
+        self.mempool.advance_to(next, &self.parameters);
         Ok(())
     }
 }

@@ -2,7 +2,8 @@
 //! actions in the documented order (persist, send, timer, commit, requests), synchronously and
 //! without tokio or libp2p.
 //!
-//! It builds proposals (transactions from a [`Mempool`], executed with
+//! It admits transactions ([`Engine::admit`]: permission, form, duplicates, signature) into its
+//! bounded [`Mempool`], builds proposals (transactions from the mempool, executed with
 //! [`cassia_ledger::execution::execute_block`] to fill the header's roots), validates proposed
 //! blocks ([`block`]), persists the consensus WAL through a [`Store`] before handing back any
 //! message to send, commits blocks with their certificates and outcomes atomically, and applies
@@ -14,7 +15,7 @@
 //!
 //! ```
 //! use cassia_crypto::Keypair;
-//! use cassia_engine::{Engine, EngineConfig, MemoryMempool, MemoryStore, Store};
+//! use cassia_engine::{Engine, EngineConfig, MemoryStore, MempoolLimits, Store};
 //! use cassia_ledger::{Genesis, Organization, Parameters, Validator};
 //!
 //! let key = Keypair::from_secret([1; 32]);
@@ -31,8 +32,8 @@
 //!     parameters: Parameters::default(),
 //!     approvals: vec![],
 //! };
-//! let config = EngineConfig { chain_id: genesis.chain_id.clone(), parameters: genesis.parameters.clone(), key };
-//! let mut engine = Engine::open(config, MemoryStore::new(&genesis), MemoryMempool::default())?;
+//! let config = EngineConfig { chain_id: genesis.chain_id.clone(), key, mempool: MempoolLimits::default() };
+//! let mut engine = Engine::open(config, MemoryStore::new(&genesis))?;
 //!
 //! let started = engine.start(2_000)?;
 //! assert_eq!(started.propose, Some((1, 0)), "the leader of height 1 is asked to propose");
@@ -52,5 +53,5 @@ pub use engine::{
     Engine, EngineConfig, EngineError, EngineStats, Fetch, MAX_STEPS_PER_CALL,
     MESSAGE_OVERHEAD_BYTES, Output, message_cap,
 };
-pub use mempool::{DEFAULT_MEMPOOL_CAPACITY, MemoryMempool, Mempool};
+pub use mempool::{Mempool, MempoolLimits, SignatureCheck};
 pub use store::{MemoryStore, Store, StoreError, Tip};

@@ -155,6 +155,12 @@ impl MemoryStore {
         self.validator_sets.insert(height, validators);
     }
 
+    /// Forces `parameters` to be in force from `height` on, as an approved `set-params` would
+    /// (for tests of hosts that must follow the parameters in force).
+    pub fn schedule_parameters(&mut self, height: Height, parameters: Parameters) {
+        self.parameters.insert(height, parameters);
+    }
+
     fn check_writable(&mut self) -> Result<(), StoreError> {
         if self.poisoned {
             return Err(StoreError::Poisoned);

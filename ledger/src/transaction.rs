@@ -264,6 +264,10 @@ pub enum Rejection {
     /// The mempool is full; retry later.
     #[error("mempool full")]
     MempoolFull,
+    /// The node could not read what admission needs (its store failed); the transaction was not
+    /// judged. Retry later or at another node.
+    #[error("node unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Outcome of one executed transaction. A committed transaction always has a receipt, even when

@@ -15,9 +15,11 @@ use std::collections::BTreeMap;
 
 use cassia_consensus::{Message, Recipient, TimerCommand};
 use cassia_crypto::{Hash, Keypair, PublicKey};
-use cassia_engine::{Engine, EngineConfig, EngineError, MemoryMempool, MemoryStore, Output, Store};
+use cassia_engine::{
+    Engine, EngineConfig, EngineError, MemoryStore, MempoolLimits, Output, SignatureCheck, Store,
+};
 use cassia_ledger::{
-    Genesis, Height, Operation, Organization, Parameters, Transaction, Validator, View,
+    Genesis, Height, Operation, Organization, Parameters, Rejection, Transaction, Validator, View,
 };
 
 use crate::byzantine::{ActorContext, Behaviour, Target};
@@ -46,7 +48,7 @@ pub struct ClusterConfig {
     pub tx_interval_ms: u64,
 }
 
-type SimEngine = Engine<MemoryStore, MemoryMempool>;
+type SimEngine = Engine<MemoryStore>;
 
 enum Event {
     Deliver {
@@ -107,7 +109,8 @@ impl Cluster {
         let keys: Vec<Keypair> = (0..config.n)
             .map(|_| Keypair::from_secret(rng.bytes32()))
             .collect();
-        let genesis = genesis(&keys);
+        let client = Keypair::from_secret(rng.bytes32());
+        let genesis = genesis(&keys, &client);
         let checker = Checker::new(CHAIN_ID, genesis.validator_set(), genesis.hash());
         let nodes = keys
             .iter()
@@ -127,7 +130,7 @@ impl Cluster {
             genesis,
             nodes,
             network: Network::new(config.network),
-            client: Keypair::from_secret(rng.bytes32()),
+            client,
             rng,
             now_ms: START_MS,
             queue: BTreeMap::new(),
@@ -205,10 +208,10 @@ impl Cluster {
         });
         let config = EngineConfig {
             chain_id: CHAIN_ID.to_string(),
-            parameters: self.genesis.parameters.clone(),
             key: self.nodes[node].key.clone(),
+            mempool: MempoolLimits::default(),
         };
-        let opened = Engine::open(config, store, MemoryMempool::default());
+        let opened = Engine::open(config, store);
         let result = opened.and_then(|mut engine| {
             let output = engine.start(self.now_ms);
             self.nodes[node].engine = Some(engine);
@@ -610,7 +613,8 @@ impl Cluster {
         }
     }
 
-    /// A client submits a transaction to every running node's mempool (as gossip would).
+    /// A client submits a transaction to every running node (as gossip would), each admitting it
+    /// by the node's own admission rule.
     fn client_transaction(&mut self) {
         self.transactions_sent += 1;
         let height = self.checker.highest_committed();
@@ -619,10 +623,10 @@ impl Cluster {
             signer: self.client.public(),
             nonce: self.rng.next_u64(),
             valid_until: height + 100,
-            op: Operation::Put {
-                namespace: "sim".into(),
-                key: self.transactions_sent.to_be_bytes().to_vec(),
-                value: b"value".to_vec(),
+            op: Operation::Notarize {
+                digest: Hash::of(&self.transactions_sent.to_be_bytes()),
+                metadata: "sim".into(),
+                co_signers: Vec::new(),
             },
         }
         .sign(&self.client);
@@ -632,7 +636,11 @@ impl Cluster {
             });
         for node in self.nodes.iter_mut() {
             if let Some(engine) = node.engine.as_mut() {
-                let _ = engine.mempool_mut().insert(tx.clone());
+                let admitted = engine.admit(tx.clone(), SignatureCheck::Unchecked);
+                assert!(
+                    !matches!(admitted, Err(Rejection::PermissionDenied(_))),
+                    "the simulated client is an organization admin: {admitted:?}"
+                );
             }
         }
         self.schedule(self.tx_interval_ms, Event::ClientTx);
@@ -661,8 +669,9 @@ fn describe(from: usize, to: usize, bytes: &[u8]) -> String {
     }
 }
 
-/// The genesis of a simulated chain: one organization, validators `keys` in order.
-fn genesis(keys: &[Keypair]) -> Genesis {
+/// The genesis of a simulated chain: one organization, validators `keys` in order; the first
+/// validator's key and the `client` are its admins (so the client may notarize).
+fn genesis(keys: &[Keypair], client: &Keypair) -> Genesis {
     let validators = keys
         .iter()
         .enumerate()
@@ -673,7 +682,12 @@ fn genesis(keys: &[Keypair]) -> Genesis {
             p2p_address: String::new(),
         })
         .collect();
-    let admin = keys.first().map(Keypair::public).into_iter().collect();
+    let admin = keys
+        .first()
+        .map(Keypair::public)
+        .into_iter()
+        .chain([client.public()])
+        .collect();
     Genesis {
         chain_id: CHAIN_ID.to_string(),
         genesis_time_ms: 0,

@@ -217,7 +217,11 @@ impl Replica {
                 valid,
             } => self.on_block_validated(height, view, block_hash, valid),
             Input::SyncedBlock { block, certificate } => self.on_synced_block(block, certificate),
-            Input::Validators { height, validators } => self.on_validators(height, validators),
+            Input::Validators {
+                height,
+                validators,
+                base_timeout_ms,
+            } => self.on_validators(height, validators, base_timeout_ms),
         }
         self.drain_buffer();
         self.flush_persist();

@@ -98,8 +98,13 @@ impl Replica {
         self.commit(block, certificate);
     }
 
-    /// The validator set for the height after the one just committed.
-    pub(super) fn on_validators(&mut self, height: Height, validators: ValidatorSet) {
+    /// The validator set and base view timeout for the height after the one just committed.
+    pub(super) fn on_validators(
+        &mut self,
+        height: Height,
+        validators: ValidatorSet,
+        base_timeout_ms: u64,
+    ) {
         let expected =
             self.status == Status::AwaitingValidators && Some(height) == self.height.checked_add(1);
         assert!(
@@ -109,6 +114,7 @@ impl Replica {
         if !expected {
             return bump(&mut self.stats.stale_inputs);
         }
+        self.config.base_timeout_ms = base_timeout_ms;
         self.start_height(height, validators);
     }
 

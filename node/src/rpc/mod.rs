@@ -24,7 +24,7 @@ use std::time::Duration;
 use cassia_api::pb;
 use cassia_crypto::PublicKey;
 use cassia_ledger::{Genesis, Rejection};
-use cassia_storage::{StorageError, Store};
+use cassia_storage::{Database, StorageError};
 use tokio::sync::{Semaphore, mpsc};
 use tonic::Status;
 
@@ -45,6 +45,7 @@ pub fn status_of(rejection: &Rejection) -> Status {
         | Rejection::TooFarAhead { .. } => Status::failed_precondition(message),
         Rejection::PermissionDenied(_) => Status::permission_denied(message),
         Rejection::TooLarge { .. } | Rejection::MempoolFull => Status::resource_exhausted(message),
+        Rejection::Unavailable(_) => Status::unavailable(message),
     }
 }
 
@@ -67,7 +68,7 @@ pub struct SubscriptionLimits {
 #[derive(Clone)]
 pub struct Api {
     commands: mpsc::Sender<NodeCommand>,
-    store: Arc<Store>,
+    store: Arc<Database>,
     genesis: Arc<Genesis>,
     head: HeadReceiver,
     node_key: PublicKey,
@@ -80,7 +81,7 @@ impl Api {
     /// The services' shared state.
     pub fn new(
         commands: mpsc::Sender<NodeCommand>,
-        store: Arc<Store>,
+        store: Arc<Database>,
         genesis: Arc<Genesis>,
         head: HeadReceiver,
         node_key: PublicKey,
@@ -200,6 +201,7 @@ mod tests {
                 Code::ResourceExhausted,
             ),
             (Rejection::MempoolFull, Code::ResourceExhausted),
+            (Rejection::Unavailable("disk".into()), Code::Unavailable),
         ];
         for (rejection, code) in table {
             let status = status_of(&rejection);

@@ -1,0 +1,122 @@
+//! The engine's admission rule and the parameters in force: a one-validator chain whose
+//! parameters change at height 2, as an approved `set-params` would change them.
+
+use cassia_consensus::TimerCommand;
+use cassia_crypto::{Hash, Keypair};
+use cassia_engine::{Engine, EngineConfig, MemoryStore, MempoolLimits, SignatureCheck, Store};
+use cassia_ledger::{
+    Genesis, Operation, Organization, Parameters, Rejection, SignedTransaction, Transaction,
+    Validator,
+};
+
+fn genesis(key: &Keypair) -> Genesis {
+    Genesis {
+        chain_id: "admission".into(),
+        genesis_time_ms: 1_000,
+        organizations: vec![Organization {
+            id: "org".into(),
+            name: "Org".into(),
+            admins: vec![key.public()],
+        }],
+        validators: vec![Validator {
+            name: "v0".into(),
+            organization: "org".into(),
+            node_key: key.public(),
+            p2p_address: String::new(),
+        }],
+        parameters: Parameters::default(),
+        approvals: vec![],
+    }
+}
+
+/// A notarization of about 300 encoded bytes.
+fn notarize(key: &Keypair, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: "admission".into(),
+        signer: key.public(),
+        nonce,
+        valid_until: 50,
+        op: Operation::Notarize {
+            digest: Hash::of(&nonce.to_le_bytes()),
+            metadata: "m".repeat(200),
+            co_signers: Vec::new(),
+        },
+    }
+    .sign(key)
+}
+
+#[test]
+fn admission_and_the_view_timer_follow_the_parameters_in_force() {
+    let key = Keypair::from_secret([9; 32]);
+    let genesis = genesis(&key);
+    let mut store = MemoryStore::new(&genesis);
+    let tightened = Parameters {
+        max_tx_bytes: 256,
+        view_timeout_ms: 5_000,
+        ..Parameters::default()
+    };
+    store.schedule_parameters(2, tightened.clone());
+    let config = EngineConfig {
+        chain_id: genesis.chain_id.clone(),
+        key: key.clone(),
+        mempool: MempoolLimits::default(),
+    };
+    let mut engine = Engine::open(config, store).expect("opens");
+    let _ = engine.start(2_000).expect("starts");
+    assert_eq!(engine.parameters(), &genesis.parameters);
+
+    let first = notarize(&key, 1);
+    engine
+        .admit(first.clone(), SignatureCheck::Unchecked)
+        .expect("the genesis limits admit it");
+    assert_eq!(
+        engine.admit(first, SignatureCheck::Unchecked),
+        Err(Rejection::Duplicate)
+    );
+    let committed = engine.propose(1, 0, 2_000).expect("proposes");
+    assert_eq!(committed.committed.len(), 1, "alone, a validator commits");
+    assert_eq!(committed.committed[0].block.transactions.len(), 1);
+    assert!(
+        engine.mempool().is_empty(),
+        "the committed one left the pool"
+    );
+
+    assert_eq!(engine.parameters(), &tightened, "height 2's parameters");
+    let refused = engine.admit(notarize(&key, 2), SignatureCheck::Unchecked);
+    assert!(
+        matches!(refused, Err(Rejection::TooLarge { limit: 256, .. })),
+        "admission judges under the parameters in force: {refused:?}"
+    );
+    assert!(
+        matches!(
+            committed.timer,
+            Some(TimerCommand::Set {
+                height: 2,
+                after_ms: 5_000,
+                ..
+            })
+        ),
+        "height 2's view timer uses its timeout: {:?}",
+        committed.timer
+    );
+    assert_eq!(engine.store().tip().expect("tip").height, 1);
+}
+
+#[test]
+fn a_stranger_is_refused_before_anything_is_pooled() {
+    let key = Keypair::from_secret([9; 32]);
+    let genesis = genesis(&key);
+    let config = EngineConfig {
+        chain_id: genesis.chain_id.clone(),
+        key: key.clone(),
+        mempool: MempoolLimits::default(),
+    };
+    let mut engine = Engine::open(config, MemoryStore::new(&genesis)).expect("opens");
+    let stranger = Keypair::from_secret([10; 32]);
+    let refused = engine.admit(notarize(&stranger, 1), SignatureCheck::Unchecked);
+    assert!(
+        matches!(refused, Err(Rejection::PermissionDenied(_))),
+        "{refused:?}"
+    );
+    assert!(engine.mempool().is_empty());
+}
