@@ -1,16 +1,17 @@
 //! Cassia's node runtime: what turns the libraries into a node an agency runs.
 //!
 //! - [`config`]: `config.toml`, as written and as resolved.
+//! - [`chain_store`]: the node's RocksDB database as the engine's store (blocks, state, WAL).
 //! - [`network`]: the permissioned libp2p network (membership gating, validated gossip,
 //!   block-sync request-response).
-//! - [`mempool`]: admission checks in front of a bounded pool.
 //! - [`runtime`]: the event loop that drives the consensus engine from network, timers and
-//!   submissions, and fetches missing blocks from peers.
+//!   submissions, with one room per job: admission (signatures verified off the loop, then the
+//!   engine's admission rule and mempool), block sync, membership, telemetry, timers.
 //! - [`rpc`]: the gRPC server for integrators (`cassia.v1`).
 //! - [`metrics`]: Prometheus `/metrics`, `/health` and `/status`.
 //! - [`start`]: starting a node from its home directory.
-//! - `byzantine` (test builds only, cargo feature `byzantine`): a mode in which the node attacks
-//!   its peers, for the fault suite.
+//! - [`interceptor`]: the one seam through which the fault suite watches or bends a running node
+//!   (a no-op in production).
 //!
 //! ```
 //! use cassia_node::config::{Config, DEFAULT_CONFIG_TOML};
@@ -20,14 +21,12 @@
 //! assert_eq!(config.data_dir, std::path::Path::new("/srv/cassia/data"));
 //! ```
 
-#[cfg(feature = "byzantine")]
-pub mod byzantine;
+pub mod chain_store;
 pub mod config;
 pub mod head;
-pub mod mempool;
+pub mod interceptor;
 pub mod metrics;
 pub mod network;
 pub mod rpc;
 pub mod runtime;
 pub mod start;
-mod verifier;

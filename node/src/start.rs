@@ -5,16 +5,18 @@ use std::sync::Arc;
 use cassia_crypto::keyfile::{self, KeyKind};
 use cassia_engine::store::Store as _;
 use cassia_ledger::Genesis;
-use cassia_storage::ChainStore;
 use tokio::sync::mpsc;
 
+use crate::chain_store::ChainStore;
 use crate::config::Config;
 use crate::head::Head;
-use crate::mempool::MempoolLimits;
+use crate::interceptor::{Interceptor, NoInterceptor, RunningNode};
 use crate::metrics::{self, Metrics};
-use crate::network::{Member, Network, NetworkConfig};
+use crate::network::{Network, NetworkConfig};
 use crate::rpc;
+use crate::runtime::membership::chain_members;
 use crate::runtime::{self, NodeCommand, Runtime, RuntimeParts, SUBMISSION_QUEUE};
+use cassia_engine::MempoolLimits;
 
 /// Why a node could not start or had to stop. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +57,6 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
-    /// [`BYZANTINE_ENV`] is set but this build has no Byzantine mode, or names an unknown
-    /// behaviour.
-    #[error("{0}")]
-    Byzantine(String),
     /// The engine stopped the node (failed write, diverged state, unreadable consensus WAL).
     /// The engine's message already holds its causes, so it is not also given as the error's
     /// source: `cassia` prints the chain of sources, and would print it three times.
@@ -69,39 +67,6 @@ pub enum NodeError {
 impl From<cassia_engine::EngineError> for NodeError {
     fn from(error: cassia_engine::EngineError) -> NodeError {
         NodeError::Engine(error)
-    }
-}
-
-/// Environment variable that turns on the test-only Byzantine mode (see `byzantine.rs`, compiled
-/// only with the `byzantine` feature). A production build refuses to start while it is set, so
-/// a node can never be believed to attack when it does not, or the reverse.
-pub const BYZANTINE_ENV: &str = "CASSIA_BYZANTINE";
-
-/// Test builds: the Byzantine mode [`BYZANTINE_ENV`] asks for, announced loudly.
-#[cfg(feature = "byzantine")]
-fn byzantine_mode() -> Result<Option<crate::byzantine::Mode>, NodeError> {
-    let mode = crate::byzantine::Mode::from_env()
-        .map_err(|error| NodeError::Byzantine(error.to_string()))?;
-    if let Some(mode) = &mode {
-        let banner = format!(
-            "BYZANTINE MODE ON ({BYZANTINE_ENV}={}): this node attacks its peers; test builds only",
-            mode.names()
-        );
-        tracing::warn!("{banner}");
-    }
-    Ok(mode)
-}
-
-/// Production builds: no Byzantine mode exists; asking for one is an error, not ignored.
-#[cfg(not(feature = "byzantine"))]
-fn refuse_byzantine_mode() -> Result<(), NodeError> {
-    match std::env::var_os(BYZANTINE_ENV) {
-        Some(_) => Err(NodeError::Byzantine(format!(
-            "{BYZANTINE_ENV} is set, but this cassia binary was built without the test-only \
-             `byzantine` feature; unset {BYZANTINE_ENV} (test builds: cargo build -p cassia-cli \
-             --features byzantine)"
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -124,7 +89,7 @@ pub fn load_genesis(config: &Config) -> Result<Genesis, NodeError> {
 }
 
 /// The head before the runtime's first event: the stored tip, view 0.
-fn initial_head(engine: &cassia_engine::Engine<ChainStore, crate::mempool::NodeMempool>) -> Head {
+fn initial_head(engine: &cassia_engine::Engine<ChainStore>) -> Head {
     let replica = engine.replica();
     let tip = engine.store().tip().ok();
     let height = tip.as_ref().map_or(0, |t| t.height);
@@ -162,10 +127,25 @@ pub async fn run(
     on_started: impl FnOnce(&NodeAddresses, mpsc::Sender<NodeCommand>),
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    #[cfg(feature = "byzantine")]
-    let byzantine = byzantine_mode()?;
-    #[cfg(not(feature = "byzantine"))]
-    refuse_byzantine_mode()?;
+    run_with(
+        config,
+        passphrase,
+        Box::new(NoInterceptor),
+        on_started,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] with an [`Interceptor`]: how the fault suite's own node binaries watch or bend a
+/// real node (`cassia node` passes [`NoInterceptor`]).
+pub async fn run_with(
+    config: Config,
+    passphrase: Option<String>,
+    mut interceptor: Box<dyn Interceptor>,
+    on_started: impl FnOnce(&NodeAddresses, mpsc::Sender<NodeCommand>),
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NodeError> {
     let genesis = load_genesis(&config)?;
     let (kind, key) = keyfile::read(&config.key_file, passphrase.as_deref())?;
     if kind != KeyKind::Node {
@@ -176,19 +156,7 @@ pub async fn run(
     }
     let store = ChainStore::open(&config.data_dir, genesis.clone())?;
     // The chain's current membership (governance may have changed the genesis set).
-    let members: Vec<Member> = match runtime::network_members(&store) {
-        Some((set, pending)) => set
-            .validators
-            .iter()
-            .chain(pending.iter().map(|p| &p.validator))
-            .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
-            .collect(),
-        None => genesis
-            .validators
-            .iter()
-            .map(|v| Member::new(v.node_key, v.p2p_address.parse().ok()))
-            .collect(),
-    };
+    let members = chain_members(&store).map_err(cassia_engine::EngineError::from)?;
     let limits = MempoolLimits {
         max_transactions: config.mempool_max_transactions,
         max_bytes: config.mempool_max_bytes,
@@ -197,16 +165,8 @@ pub async fn run(
     let engine = runtime::open_engine(store, &key, limits)?;
     let (head_sender, head_receiver) = tokio::sync::watch::channel(initial_head(&engine));
     let network_config = NetworkConfig::from_node_config(&config, genesis.chain_id.clone());
-    #[cfg(feature = "byzantine")]
-    let caps = crate::byzantine::HonestCaps::new(config.max_message_bytes, &genesis.parameters);
-    #[cfg(feature = "byzantine")]
-    let network_config = NetworkConfig {
-        max_message_bytes: byzantine.as_ref().map_or(config.max_message_bytes, |mode| {
-            mode.own_message_cap(config.max_message_bytes)
-        }),
-        ..network_config
-    };
-    let (network, events) = Network::spawn(network_config, &key, &members).await?;
+    let (network, events) =
+        Network::spawn(network_config, &key, &members.network_members()).await?;
     let metrics = Arc::new(Metrics::default());
     let metrics_address = metrics::serve(config.metrics_listen, Arc::clone(&metrics))
         .await
@@ -248,26 +208,21 @@ pub async fn run(
     tracing::info!(chain = %genesis.chain_id, peer_id = %network.local_peer_id(), p2p = ?addresses.p2p,
         metrics = %metrics_address, rpc = %rpc_address, "node started");
     on_started(&addresses, commands);
-    #[cfg(feature = "byzantine")]
-    if let Some(mode) = &byzantine {
-        crate::byzantine::spawn_flood(crate::byzantine::FloodContext {
-            mode: mode.clone(),
-            caps,
-            key: key.clone(),
-            chain_id: genesis.chain_id.clone(),
-            network: network.clone(),
-            head: head_sender.subscribe(),
-        });
-    }
+    interceptor.started(&RunningNode {
+        network: network.clone(),
+        head: head_sender.subscribe(),
+        key: key.clone(),
+        genesis: Arc::new(genesis.clone()),
+    });
     let parts = RuntimeParts {
         engine,
         network: network.clone(),
         events,
         commands: command_receiver,
+        members,
         metrics,
         head: head_sender,
-        #[cfg(feature = "byzantine")]
-        attacker: byzantine.map(|mode| crate::byzantine::Attacker::new(mode, caps, &key)),
+        interceptor,
     };
     let result = Runtime::run(parts, shutdown).await;
     let _ = stop_rpc.send(());

@@ -2,8 +2,7 @@
 
 use cassia_api::convert::validator_to_pb;
 use cassia_api::pb;
-use cassia_ledger::execution::keys;
-use cassia_ledger::{ValidatorSet, codec};
+use cassia_ledger::execution::validator_set;
 use tonic::{Request, Response, Status};
 
 use super::Api;
@@ -16,12 +15,7 @@ impl pb::node_service_server::NodeService for Api {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let head = self.head.borrow().clone();
         // The set in force for the next block, from the committed state.
-        let validators = self
-            .store
-            .state_get(keys::VALIDATORS)
-            .ok()
-            .flatten()
-            .and_then(|bytes| codec::decode::<ValidatorSet>(&bytes).ok())
+        let validators = validator_set(self.store.as_ref())
             .map_or_else(|| self.genesis.validators.clone(), |set| set.validators);
         Ok(Response::new(pb::StatusResponse {
             chain_id: self.genesis.chain_id.clone(),

@@ -8,7 +8,7 @@
 //! selects on.
 //!
 //! **Bounds.** At most [`MAX_BATCHES_IN_FLIGHT`] batches are verified at once (each at most
-//! [`crate::runtime::MAX_GOSSIP_BATCH`] transactions). Beyond that [`Verifier::start`] verifies
+//! [`super::admission::MAX_GOSSIP_BATCH`] transactions). Beyond that [`Verifier::start`] verifies
 //! on the spot and hands the result straight back: memory stays bounded, and a flood slows
 //! admission on this node, not its consensus.
 //!
@@ -21,8 +21,8 @@ use cassia_crypto::Hash;
 use cassia_ledger::{Rejection, SignedTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::mempool::SignatureCheck;
 use crate::network::ValidationToken;
+use cassia_engine::SignatureCheck;
 
 /// Batches verified off the loop at once.
 pub const MAX_BATCHES_IN_FLIGHT: usize = 4;

@@ -1,0 +1,186 @@
+//! Telemetry: what the runtime tells the outside about itself. It keeps the committed tip as the
+//! engine reports it (the stored tip at start, then each commit of an [`cassia_engine::Output`]),
+//! and from that alone writes the Prometheus metrics and publishes the [`Head`] that the gRPC
+//! server waits on. Nothing is read back from the metrics registry: it is written, never a
+//! source of truth.
+//!
+//! Rejected peer input is counted here by reason (`transactions_invalid`, `sync_request_malformed`,
+//! ...), merged with the replica's own drop counts when the metrics are refreshed. The map has one
+//! entry per reason name, and the names are a fixed set in the code, so it stays small.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use cassia_consensus::{Commit, Replica};
+use cassia_engine::Tip;
+use cassia_engine::mempool::Mempool;
+
+use crate::head::{Head, HeadSender};
+use crate::metrics::Metrics;
+use crate::network::{NetworkHandle, Validation};
+
+/// The runtime's reporting room.
+pub struct Telemetry {
+    metrics: Arc<Metrics>,
+    head: HeadSender,
+    tip: Tip,
+    /// When the current height started (the last commit, or the start).
+    height_started: Instant,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Telemetry {
+    /// Starts reporting from the stored `tip`.
+    pub fn new(metrics: Arc<Metrics>, head: HeadSender, tip: Tip) -> Telemetry {
+        metrics.set_tip(tip.height, tip.block_hash, tip.state_root);
+        Telemetry {
+            metrics,
+            head,
+            tip,
+            height_started: Instant::now(),
+            rejected: BTreeMap::new(),
+        }
+    }
+
+    /// The committed tip as last reported by the engine.
+    pub fn tip(&self) -> &Tip {
+        &self.tip
+    }
+
+    /// How long since the last commit (or the start).
+    pub fn since_last_commit(&self) -> std::time::Duration {
+        self.height_started.elapsed()
+    }
+
+    /// Counts one rejected peer input under `reason`; returns the gossip verdict for it.
+    pub fn reject(&mut self, reason: &'static str) -> Validation {
+        let count = self.rejected.entry(reason).or_insert(0);
+        *count = count.saturating_add(1);
+        Validation::Reject
+    }
+
+    /// A block committed (already durable).
+    pub fn committed(&mut self, commit: &Commit, now_ms: u64) {
+        let block = &commit.block;
+        let transactions = block.transactions.len();
+        self.tip = Tip::of(block);
+        self.metrics
+            .set_tip(self.tip.height, self.tip.block_hash, self.tip.state_root);
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .committed_transactions
+            .fetch_add(transactions as u64, Ordering::Relaxed);
+        self.metrics
+            .observe_commit_latency(self.height_started.elapsed().as_secs_f64());
+        self.height_started = Instant::now();
+        // From the leader's timestamp to this commit: how long consensus took on this block.
+        let since_proposal_ms = now_ms.saturating_sub(block.header.timestamp_ms);
+        tracing::info!(
+            height = self.tip.height,
+            hash = %self.tip.block_hash.short(),
+            txs = transactions,
+            since_proposal_ms,
+            "committed"
+        );
+    }
+
+    /// The mempool's size changed.
+    pub fn mempool(&self, mempool: &Mempool) {
+        self.metrics
+            .mempool_size
+            .store(mempool.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Refreshes every gauge from the replica, the mempool and the network, and publishes the
+    /// head if it changed.
+    pub fn refresh(&self, replica: &Replica, mempool: &Mempool, network: &NetworkHandle) {
+        self.metrics.view.store(replica.view(), Ordering::Relaxed);
+        self.metrics
+            .view_changes
+            .store(replica.stats().view_changes, Ordering::Relaxed);
+        self.mempool(mempool);
+        self.metrics
+            .refused_connections
+            .store(network.refused_connections(), Ordering::Relaxed);
+        self.refresh_rejections(replica);
+        self.publish_head(replica, network);
+    }
+
+    /// The set of connected peers changed.
+    pub fn peers_changed(&self, replica: &Replica, network: &NetworkHandle) {
+        self.metrics
+            .peers
+            .store(network.connected_peers().len() as u64, Ordering::Relaxed);
+        self.publish_head(replica, network);
+    }
+
+    /// Publishes the head if it changed (readers wake only on a change).
+    fn publish_head(&self, replica: &Replica, network: &NetworkHandle) {
+        let view = replica.view();
+        let height = self.tip.height;
+        let next = Head {
+            height,
+            block_hash: self.tip.block_hash,
+            state_root: self.tip.state_root,
+            view,
+            leader: replica
+                .validators()
+                .leader(height.saturating_add(1), view)
+                .node_key,
+            peers: network
+                .connected_peers()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        };
+        self.head.send_if_modified(|current| {
+            let changed = *current != next;
+            if changed {
+                *current = next;
+            }
+            changed
+        });
+    }
+
+    /// Writes the rejection counts: the runtime's, plus the replica's drops by reason.
+    pub fn refresh_rejections(&self, replica: &Replica) {
+        let mut counts: BTreeMap<String, u64> = self
+            .rejected
+            .iter()
+            .map(|(reason, count)| ((*reason).to_string(), *count))
+            .collect();
+        for (reason, count) in replica.stats().drops.iter() {
+            // Added, not inserted: the replica's `Malformed` and the runtime's undecodable
+            // messages share the name `consensus_malformed`.
+            let name = format!("consensus_{}", snake_case(&format!("{reason:?}")));
+            let total = counts.entry(name).or_insert(0);
+            *total = total.saturating_add(count);
+        }
+        self.metrics.set_rejected(counts);
+    }
+}
+
+/// `BadSignature` -> `bad_signature`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (index, c) in name.chars().enumerate() {
+        if c.is_uppercase() && index > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn reason_names_are_snake_case() {
+        assert_eq!(snake_case("BadSignature"), "bad_signature");
+        assert_eq!(snake_case("Malformed"), "malformed");
+    }
+}
