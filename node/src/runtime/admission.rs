@@ -1,5 +1,5 @@
 //! Admission: how a transaction gets into the mempool, from a local submitter (gRPC) or a peer's
-//! gossip batch. Signatures are verified off the loop by the [`Verifier`]; every other check is
+//! gossip batch. Signatures are verified off the loop by the verifier (`verifier.rs`); every other check is
 //! the engine's one admission rule ([`Engine::admit`]), the same the simulator runs.
 //!
 //! ```text

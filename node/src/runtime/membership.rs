@@ -1,7 +1,7 @@
 //! Membership: who may connect to this node, as the chain says, and this node's own step into
 //! the validator set.
 //!
-//! The members are the validators in force at the next height ([`Store::validator_set`]) and
+//! The members are the validators in force at the next height ([`cassia_engine::Store::validator_set`]) and
 //! the newcomers governance approved ([`pending_validators`]): a newcomer must be able to
 //! connect to follow the chain before it counts toward the quorum. [`chain_members`] is the one
 //! place that list is derived, at start and after every commit; the network is told only when it
@@ -9,7 +9,7 @@
 //!
 //! An approved newcomer proves it has caught up by a `ValidatorReady` transaction naming a
 //! recent block; [`MembershipFollower::after_commit`] makes it, at most every
-//! [`READY_RESEND_BLOCKS`] blocks while the node is still pending.
+//! `READY_RESEND_BLOCKS` blocks while the node is still pending.
 
 use cassia_crypto::{Hash, Keypair};
 use cassia_engine::{Store as _, StoreError};

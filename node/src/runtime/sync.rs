@@ -9,7 +9,7 @@
 //! is refused undecoded.
 //!
 //! **Bounds.** One fetch is in flight at a time (its result arrives on a channel of
-//! [`SYNC_QUEUE`], which therefore never fills); the caps follow the chain parameters in force at
+//! `SYNC_QUEUE`, which therefore never fills); the caps follow the chain parameters in force at
 //! the next height ([`Engine::parameters`]), so a governance change of `max_block_bytes` moves them.
 
 use std::time::Duration;
