@@ -2,14 +2,16 @@
 //! validator is proposed, approved by more than 2/3 of the organizations, catches up, proves it
 //! (ValidatorReady) and joins; it then votes (the chain keeps committing with one original
 //! validator stopped, which needs its vote). Then an original validator is removed: the chain
-//! keeps committing and the removed node is refused. Every wait is bounded.
+//! keeps committing and the removed node is refused. Size limits changed by governance take
+//! effect on the running nodes at their height, in both directions. Every wait is bounded.
 
 use std::time::{Duration, Instant};
 
-use cassia_api::Client;
+use cassia_api::{ApiError, Client, pb};
 use cassia_crypto::{Hash, Keypair};
-use cassia_ledger::records::GovAction;
-use cassia_ledger::{Operation, SignedTransaction, Transaction, Validator};
+use cassia_ledger::execution::keys;
+use cassia_ledger::records::{GovAction, NamespaceAcl};
+use cassia_ledger::{Operation, Parameters, SignedTransaction, Transaction, Validator, codec};
 use cassia_tests::load::Load;
 use cassia_tests::process::ProcessCluster;
 
@@ -160,4 +162,108 @@ fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() 
         cluster.wait_for_height(&[i], others, WAIT);
         assert_eq!(status(i), status(0), "node{i} agrees at {others}");
     }
+}
+
+/// The chain parameters in force after the latest block, as node `client` proves them.
+async fn parameters_in_force(client: &mut Client) -> Parameters {
+    let key = pb::StateKey {
+        key: Some(pb::state_key::Key::Raw(keys::PARAMETERS.to_vec())),
+    };
+    let stored = client.query(key, None).await.expect("the parameters");
+    let bytes = stored.value.expect("the chain has parameters");
+    codec::decode(&bytes).expect("parameters decode")
+}
+
+/// Passes `parameters` and waits until the chain has them in force.
+async fn set_parameters(
+    cluster: &ProcessCluster,
+    client: &mut Client,
+    parameters: Parameters,
+    nonce: u64,
+) {
+    let action = GovAction::SetParameters {
+        parameters: parameters.clone(),
+    };
+    pass(cluster, client, action, nonce).await;
+    let deadline = Instant::now() + WAIT;
+    while parameters_in_force(client).await != parameters {
+        assert!(
+            Instant::now() < deadline,
+            "the approved parameters never took effect: {parameters:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Caps and admission follow the parameters in force, not the genesis ones: after governance
+/// lowers `max_tx_bytes` and `max_block_bytes`, every node refuses at submission a transaction
+/// the genesis limits accept; after it raises them again, the same write commits.
+#[test]
+fn size_limits_changed_by_governance_take_effect_on_the_running_nodes() {
+    let cluster = ProcessCluster::start(4);
+    cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut client = Client::connect(&cluster.endpoint(0))
+            .await
+            .expect("connect");
+        let genesis = parameters_in_force(&mut client).await;
+        let admin = cluster.admin_key(0);
+        let height = client.status().await.expect("status").height;
+        let namespace = Operation::CreateNamespace {
+            namespace: "sizes".into(),
+            acl: NamespaceAcl::default(),
+        };
+        let created = client
+            .submit_and_wait(&signed(&admin, namespace, height, 1), WAIT)
+            .await
+            .expect("the namespace is created");
+        assert!(created.receipt.succeeded(), "{:?}", created.receipt);
+        let write = |nonce: u64, height: u64| {
+            let op = Operation::Put {
+                namespace: "sizes".into(),
+                key: b"scan".to_vec(),
+                value: vec![7; 32 * 1024],
+            };
+            signed(&admin, op, height, nonce)
+        };
+        let lowered = Parameters {
+            max_tx_bytes: 8 * 1024,
+            max_block_bytes: 16 * 1024,
+            ..genesis.clone()
+        };
+        set_parameters(&cluster, &mut client, lowered, 10).await;
+        let height = client.status().await.expect("status").height;
+        for node in 0..4 {
+            let mut client = Client::connect(&cluster.endpoint(node))
+                .await
+                .expect("connect");
+            let refused = client.submit(&write(100 + node as u64, height)).await;
+            let Err(ApiError::Status(status)) = &refused else {
+                panic!("node{node} took a 32 KiB write over an 8 KiB limit: {refused:?}");
+            };
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "node{node}");
+            assert!(
+                status.message().contains("limit 8192"),
+                "node{node}: {}",
+                status.message()
+            );
+        }
+        let raised = Parameters {
+            max_tx_bytes: genesis.max_tx_bytes * 2,
+            max_block_bytes: genesis.max_block_bytes * 2,
+            ..genesis
+        };
+        set_parameters(&cluster, &mut client, raised, 20).await;
+        let height = client.status().await.expect("status").height;
+        let committed = client
+            .submit_and_wait(&write(200, height), WAIT)
+            .await
+            .expect("the write commits under the raised limits");
+        assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
+    });
 }
