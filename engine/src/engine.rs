@@ -32,9 +32,7 @@ use crate::store::{Store, StoreError};
 /// means a bug in the replica or engine: the call fails with [`EngineError::Runaway`].
 pub const MAX_STEPS_PER_CALL: usize = 1_000;
 
-/// Encoded bytes a message may have beyond a maximal block: a new view of n validators carries up
-/// to n^2 prepare signatures of about 100 bytes, about 1 MiB at n = 100.
-pub const MESSAGE_OVERHEAD_BYTES: u64 = 1024 * 1024;
+pub use cassia_ledger::genesis::MESSAGE_OVERHEAD_BYTES;
 
 /// Largest encoded consensus message a peer may send on a chain with `parameters`: a maximal
 /// block plus [`MESSAGE_OVERHEAD_BYTES`]. Larger ones are refused before they are decoded.

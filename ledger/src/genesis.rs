@@ -17,6 +17,19 @@ use crate::validators::{Validator, ValidatorSet};
 /// Longest chain id, in bytes (it is part of every signature's prefix).
 pub const MAX_CHAIN_ID_BYTES: usize = 64;
 
+/// Encoded bytes a consensus message may have beyond a maximal block: a new view of n
+/// validators carries up to n^2 prepare signatures of about 100 bytes, about 1 MiB at n = 100.
+pub const MESSAGE_OVERHEAD_BYTES: u64 = 1024 * 1024;
+
+/// The largest message every node of a chain can be counted on to carry: the default of a
+/// node's `[network] max_message_bytes`. A maximal block with its [`MESSAGE_OVERHEAD_BYTES`] must
+/// fit in it, or a leader's proposal (and a block served to a syncing node) would not reach
+/// its peers.
+pub const PEER_MESSAGE_CAP_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The range of `max_clock_drift_ms`, milliseconds.
+pub const CLOCK_DRIFT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
+
 /// A member organization.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct Organization {
@@ -289,11 +302,16 @@ impl Genesis {
 }
 
 impl Parameters {
-    /// Range checks, so a typo cannot produce a chain that cannot make progress.
+    /// Range checks, so a typo (at genesis, or in a governance proposal) cannot produce a chain
+    /// that cannot make progress or that its network cannot carry. Each refusal says why.
     pub fn validate(&self) -> Result<(), GenesisError> {
         let bad = |what: &str| Err(GenesisError::BadParameter(what.to_string()));
-        if self.max_block_bytes < 1024 || self.max_block_bytes > 32 * 1024 * 1024 {
-            return bad("max_block_bytes must be between 1 KiB and 32 MiB");
+        let block_limit = PEER_MESSAGE_CAP_BYTES - MESSAGE_OVERHEAD_BYTES;
+        if self.max_block_bytes < 1024 || self.max_block_bytes > block_limit {
+            return bad(
+                "max_block_bytes must be between 1 KiB and 15 MiB: a proposal carries the \
+                 block plus up to 1 MiB of consensus overhead, and peers carry at most 16 MiB",
+            );
         }
         if self.max_tx_bytes == 0 || self.max_tx_bytes > self.max_block_bytes {
             return bad("max_tx_bytes must be between 1 and max_block_bytes");
@@ -310,6 +328,62 @@ impl Parameters {
         if self.block_interval_ms > 60_000 {
             return bad("block_interval_ms must be at most 60000");
         }
+        // A leader waits one block interval before it proposes: at or above the view timeout,
+        // every view would time out first and the chain would never commit.
+        if self.block_interval_ms >= self.view_timeout_ms {
+            return bad("block_interval_ms must be below view_timeout_ms");
+        }
+        // Below ~100 ms honest leaders are refused for ordinary clock error; above a minute a
+        // leader may date blocks far into the future.
+        if !CLOCK_DRIFT_RANGE_MS.contains(&self.max_clock_drift_ms) {
+            return bad("max_clock_drift_ms must be between 100 and 60000");
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(parameters: &Parameters) -> String {
+        match parameters.validate() {
+            Err(GenesisError::BadParameter(reason)) => reason,
+            other => panic!("{parameters:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parameters_the_network_cannot_carry_are_refused_with_a_reason() {
+        let defaults = Parameters::default();
+        assert_eq!(defaults.validate(), Ok(()));
+        let largest = PEER_MESSAGE_CAP_BYTES - MESSAGE_OVERHEAD_BYTES;
+        let at_cap = Parameters {
+            max_block_bytes: largest,
+            ..defaults.clone()
+        };
+        assert_eq!(at_cap.validate(), Ok(()), "a block that fits the cap");
+        let over_cap = Parameters {
+            max_block_bytes: largest + 1,
+            ..defaults.clone()
+        };
+        assert!(refusal(&over_cap).contains("16 MiB"));
+        let stalls = Parameters {
+            block_interval_ms: defaults.view_timeout_ms,
+            ..defaults.clone()
+        };
+        assert!(refusal(&stalls).contains("below view_timeout_ms"));
+        for drift in [0, 99, 60_001, u64::MAX] {
+            let drift = Parameters {
+                max_clock_drift_ms: drift,
+                ..defaults.clone()
+            };
+            assert!(refusal(&drift).contains("max_clock_drift_ms"));
+        }
+        let no_transactions = Parameters {
+            max_tx_bytes: 0,
+            ..defaults
+        };
+        assert!(refusal(&no_transactions).contains("max_tx_bytes"));
     }
 }

@@ -108,6 +108,27 @@ fn initial_head(engine: &cassia_engine::Engine<ChainStore>) -> Head {
     }
 }
 
+/// Refuses a node whose `[network] max_message_bytes` cannot carry a maximal block of the chain
+/// (with its consensus overhead): it could neither relay proposals nor serve blocks. Chain
+/// parameters are validated against the default cap, so only a lowered setting trips this.
+fn check_message_cap(
+    config: &Config,
+    parameters: &cassia_ledger::Parameters,
+) -> Result<(), NodeError> {
+    let needed = cassia_engine::message_cap(parameters);
+    if config.max_message_bytes >= needed {
+        return Ok(());
+    }
+    Err(NodeError::Config(crate::config::ConfigError::Invalid {
+        setting: "network.max_message_bytes",
+        message: format!(
+            "{} bytes cannot carry this chain's blocks (max_block_bytes {} plus consensus \
+             overhead needs {needed}); raise it to at least {needed}",
+            config.max_message_bytes, parameters.max_block_bytes
+        ),
+    }))
+}
+
 /// The addresses a running node reports.
 #[derive(Clone, Debug)]
 pub struct NodeAddresses {
@@ -163,6 +184,7 @@ pub async fn run_with(
     };
     let shared_store = store.shared();
     let engine = runtime::open_engine(store, &key, limits)?;
+    check_message_cap(&config, engine.parameters())?;
     let (head_sender, head_receiver) = tokio::sync::watch::channel(initial_head(&engine));
     let network_config = NetworkConfig::from_node_config(&config, genesis.chain_id.clone());
     let (network, events) =
@@ -228,4 +250,26 @@ pub async fn run_with(
     let _ = stop_rpc.send(());
     network.shutdown().await;
     Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_whose_message_cap_cannot_carry_the_chains_blocks_is_refused() {
+        let home = std::path::Path::new("/srv/cassia");
+        let mut config = Config::from_toml(crate::config::DEFAULT_CONFIG_TOML, home)
+            .expect("the documented defaults are valid");
+        let parameters = cassia_ledger::Parameters::default();
+        assert!(check_message_cap(&config, &parameters).is_ok(), "the defaults fit");
+        config.max_message_bytes = 1024 * 1024;
+        let refused = check_message_cap(&config, &parameters)
+            .expect_err("1 MiB cannot carry a 4 MiB block")
+            .to_string();
+        assert!(
+            refused.contains("network.max_message_bytes") && refused.contains("raise it"),
+            "{refused}"
+        );
+    }
 }

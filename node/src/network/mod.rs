@@ -113,8 +113,11 @@ pub const REDIAL_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest wait for the listen address to be bound in [`Network::spawn`].
 pub const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Default cap on a gossip payload or sync response: the node config's default (16 MiB).
+/// Default cap on a gossip payload or sync response: the node config's default (16 MiB), the
+/// cap chain parameters are validated against.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+const _: () =
+    assert!(DEFAULT_MAX_MESSAGE_BYTES as u64 == cassia_ledger::genesis::PEER_MESSAGE_CAP_BYTES);
 
 /// Default time a sync request waits for its response (and an inbound one for our answer).
 pub const DEFAULT_SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
