@@ -2,8 +2,9 @@
 //! did any node sign two different statements for one slot.
 //!
 //! Both read what the nodes expose: blocks over gRPC (`GetBlock`), and the signed-statement log
-//! each node writes when `CASSIA_SIGNED_LOG` names a file (one line per statement it signs,
-//! `height view kind signer statement-hash`, written before the statement leaves).
+//! each node writes when run as `test-node --signed-log FILE` ([`crate::signed_log`]: one line
+//! per statement it signs, `height view kind signer statement-hash`, written before the
+//! statement leaves).
 
 use std::collections::BTreeMap;
 

@@ -1,13 +1,23 @@
-//! Byzantine behaviours as small swappable actors.
+//! Byzantine behaviours as small swappable actors: the one set of attacks of the fault suite,
+//! for the simulator and for real node processes alike.
 //!
 //! A Byzantine node runs the real engine (so it stays in step with the protocol and knows what
 //! to attack) and a [`Behaviour`] that rewrites what it sends and may inject more when it hears
 //! something. It holds its own validator key, so what it signs verifies: the honest replicas
-//! must cope with *valid* lies.
+//! must cope with *valid* lies. Every random choice comes from one seeded [`Rng`].
+//!
+//! | module | runs in | what |
+//! |---|---|---|
+//! | this one | the simulator ([`crate::cluster`]) | [`Behaviour`] and its actors; [`EquivocatingLeader::twin`] and [`DoubleVoter::twin`] make the conflicting statements |
+//! | [`attacker`] | a real node (the `test-node` binary, `--byzantine LIST`) | the same twins, through cassia-node's interceptor, plus answers to sync requests |
+//! | [`flood`] | the same node, its own task | garbage, oversized, far-future messages, at a flood rate or not |
+
+pub mod attacker;
+pub mod flood;
 
 use cassia_consensus::{Message, Payload, PreparedCertificate, ViewChange};
 use cassia_crypto::{Hash, Keypair, PublicKey, Signature};
-use cassia_ledger::{CommitCertificate, ValidatorSignature, Vote, VoteKind};
+use cassia_ledger::{Block, CommitCertificate, ValidatorSignature, Vote, VoteKind};
 
 use crate::rng::Rng;
 
@@ -88,8 +98,42 @@ impl Behaviour for Silent {
     }
 }
 
-/// As leader, sends one block to half the nodes and a different valid block to the other half.
+/// As leader, sends one block to half the nodes and a different valid block to the other half
+/// (for each pre-prepare and each new view it sends).
 pub struct EquivocatingLeader;
+
+impl EquivocatingLeader {
+    /// The conflicting twin of a proposal `message` (a pre-prepare or a new view): the same
+    /// `(height, view)`, the same block one millisecond later (so another hash), signed with
+    /// the actor's key. `None` for any other message.
+    pub fn twin(context: &ActorContext<'_>, message: &Message) -> Option<Message> {
+        match message.payload.clone() {
+            Payload::PrePrepare {
+                mut proposal,
+                block,
+            } => {
+                let block = one_millisecond_later(block);
+                proposal.block_hash = block.hash();
+                Some(context.sign(Payload::PrePrepare { proposal, block }))
+            }
+            Payload::NewView {
+                mut new_view,
+                block,
+            } => {
+                let block = one_millisecond_later(block);
+                new_view.block_hash = block.hash();
+                Some(context.sign(Payload::NewView { new_view, block }))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `block` with a timestamp one millisecond later: still valid-looking, another hash.
+fn one_millisecond_later(mut block: Block) -> Block {
+    block.header.timestamp_ms = block.header.timestamp_ms.saturating_add(1);
+    block
+}
 
 impl Behaviour for EquivocatingLeader {
     fn name(&self) -> &'static str {
@@ -101,28 +145,30 @@ impl Behaviour for EquivocatingLeader {
         target: Target,
         message: Message,
     ) -> Vec<(Target, Message)> {
-        let Payload::PrePrepare {
-            mut proposal,
-            mut block,
-        } = message.payload.clone()
-        else {
-            return vec![(target, message)];
-        };
-        block.header.timestamp_ms += 1;
-        proposal.block_hash = block.hash();
-        let twin = context.sign(Payload::PrePrepare { proposal, block });
-        let (left, right) = context.halves();
-        let mut out: Vec<_> = left
-            .into_iter()
-            .map(|i| (Target::One(i), message.clone()))
-            .collect();
-        out.extend(right.into_iter().map(|i| (Target::One(i), twin.clone())));
-        out
+        match EquivocatingLeader::twin(context, &message) {
+            Some(twin) => split(context, message, twin),
+            None => vec![(target, message)],
+        }
     }
 }
 
 /// Votes for its block and, to some nodes, for another one too.
 pub struct DoubleVoter;
+
+impl DoubleVoter {
+    /// The conflicting twin of a vote `message` (prepare or commit): the same kind, height and
+    /// view for a random digest, signed with the actor's key. `None` for any other message.
+    pub fn twin(context: &mut ActorContext<'_>, message: &Message) -> Option<Message> {
+        let Payload::Vote(vote) = message.payload else {
+            return None;
+        };
+        let other = Vote {
+            block_hash: Hash(context.rng.bytes32()),
+            ..vote
+        };
+        Some(context.sign(Payload::Vote(other)))
+    }
+}
 
 impl Behaviour for DoubleVoter {
     fn name(&self) -> &'static str {
@@ -134,22 +180,26 @@ impl Behaviour for DoubleVoter {
         target: Target,
         message: Message,
     ) -> Vec<(Target, Message)> {
-        let Payload::Vote(vote) = message.payload else {
-            return vec![(target, message)];
-        };
-        let other = Vote {
-            block_hash: Hash(context.rng.bytes32()),
-            ..vote
-        };
-        let twin = context.sign(Payload::Vote(other));
-        let (left, right) = context.halves();
-        let mut out: Vec<_> = left
-            .into_iter()
-            .map(|i| (Target::One(i), message.clone()))
-            .collect();
-        out.extend(right.into_iter().map(|i| (Target::One(i), twin.clone())));
-        out
+        match DoubleVoter::twin(context, &message) {
+            Some(twin) => split(context, message, twin),
+            None => vec![(target, message)],
+        }
     }
+}
+
+/// `message` to one random half of the other nodes, `twin` to the other half.
+fn split(
+    context: &mut ActorContext<'_>,
+    message: Message,
+    twin: Message,
+) -> Vec<(Target, Message)> {
+    let (left, right) = context.halves();
+    let mut out: Vec<_> = left
+        .into_iter()
+        .map(|i| (Target::One(i), message.clone()))
+        .collect();
+    out.extend(right.into_iter().map(|i| (Target::One(i), twin.clone())));
+    out
 }
 
 /// Bounded history of heard messages a [`Replayer`] re-sends.
@@ -389,13 +439,9 @@ impl Behaviour for Colluder {
     ) -> Vec<(Target, Message)> {
         match message.payload.clone() {
             Payload::Vote(_) => Vec::new(),
-            Payload::PrePrepare {
-                mut proposal,
-                mut block,
-            } => {
-                block.header.timestamp_ms += 1;
-                proposal.block_hash = block.hash();
-                let twin = context.sign(Payload::PrePrepare { proposal, block });
+            Payload::PrePrepare { .. } => {
+                let twin =
+                    EquivocatingLeader::twin(context, &message).expect("a pre-prepare has a twin");
                 let fellows: Vec<usize> = (0..context.keys.len())
                     .filter(|i| *i != context.me && !self.groups.iter().any(|g| g.contains(i)))
                     .collect();

@@ -1,7 +1,7 @@
-//! The Byzantine scenario with real processes: four `cassia node` processes, one of them
-//! (node 3, f = 1) started in the node's test-only Byzantine mode with every behaviour on
-//! (`CASSIA_BYZANTINE`, see `node/src/byzantine.rs`), under a steady transaction load sent to
-//! the three honest nodes. While it runs, the honest nodes' heights and peak resident memory
+//! The Byzantine scenario with real processes: four nodes, one of them (node 3, f = 1) started
+//! as the `test-node` binary with every attack on (`--byzantine`, see
+//! [`crate::byzantine::attacker`]), under a steady transaction load sent to the three honest
+//! nodes. While it runs, the honest nodes' heights and peak resident memory
 //! (`process_peak_resident_memory_bytes`, the kernel's `VmHWM`) are sampled; at the end it
 //! checks, over the honest nodes only:
 //!
@@ -16,10 +16,10 @@
 //!
 //! With `attacks: false` node 3 is honest: the same cluster and load, as the memory baseline.
 //!
-//! The `cassia` binary must have the Byzantine mode compiled in: `cargo test --workspace`
-//! builds it so (cassia-tests turns on `cassia-node/byzantine`); by hand,
-//! `cargo build -p cassia-cli --features byzantine`. A production build refuses the variable,
-//! and [`run`] then fails saying so.
+//! Every node logs its signed statements, so every node runs as `test-node` (honest ones with
+//! `--signed-log` only); `cassia` itself (a plain `cargo build -p cassia-cli`) makes the devnet
+//! homes. `cargo test -p cassia-tests` builds `test-node`; by hand,
+//! `cargo build -p cassia-tests --bin test-node`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,11 +35,11 @@ use crate::process::ProcessCluster;
 pub const HONEST: [usize; 3] = [0, 1, 2];
 /// The Byzantine node.
 pub const BYZANTINE: usize = 3;
-/// Every behaviour of the Byzantine mode.
+/// Every attack of `test-node --byzantine`.
 pub const ALL_BEHAVIOURS: &str = "equivocate,double-vote,garbage,oversized,future,flood";
 /// Transactions per second sent to the honest nodes.
 pub const LOAD_RATE: u32 = 30;
-/// The line a node in Byzantine mode logs at start.
+/// The line `test-node --byzantine` logs at start.
 pub const BANNER: &str = "BYZANTINE MODE ON";
 
 /// Bounded waits: a loaded 2-core machine is slow, and nothing here measures speed.
@@ -47,7 +47,6 @@ const WAIT: Duration = Duration::from_secs(120);
 /// How long the attacker may take to announce itself.
 const BANNER_WAIT: Duration = Duration::from_secs(30);
 const CHAIN: &str = "cassia-devnet";
-const VARIABLE: &str = "CASSIA_BYZANTINE";
 /// Blocks a load transaction stays valid for.
 const LOAD_TTL: u64 = 500;
 
@@ -150,10 +149,10 @@ impl std::fmt::Display for ByzantineReport {
 /// Runs the scenario on a fresh cluster; `progress` gets one line per sample.
 pub fn run(options: Options, progress: impl Fn(&str)) -> ByzantineReport {
     let mut cluster = ProcessCluster::start_logging_signed(4);
-    // Node 3 turns Byzantine at once: restarted with the variable (in the baseline, without).
+    // Node 3 turns Byzantine at once: restarted with every attack (in the baseline, as it was).
     cluster.kill(BYZANTINE);
     if options.attacks {
-        cluster.set_env(BYZANTINE, VARIABLE, ALL_BEHAVIOURS);
+        cluster.set_byzantine(BYZANTINE, Some(ALL_BEHAVIOURS));
     }
     cluster.restart(BYZANTINE);
     if options.attacks {
@@ -214,8 +213,7 @@ fn keep_logs(cluster: &ProcessCluster, dir: &std::path::Path) {
     }
 }
 
-/// Waits until node 3 announces the Byzantine mode; fails at once, saying how to build the
-/// right binary, if it refuses the variable or exits.
+/// Waits until node 3 announces its attacks; fails at once, with its log, if it exits.
 fn wait_for_banner(cluster: &mut ProcessCluster) {
     let deadline = Instant::now() + BANNER_WAIT;
     loop {
@@ -224,13 +222,8 @@ fn wait_for_banner(cluster: &mut ProcessCluster) {
             return;
         }
         assert!(
-            !log.contains("built without the test-only"),
-            "the cassia binary has no Byzantine mode: build it with `cargo build -p cassia-cli \
-             --features byzantine` (or `cargo test --workspace`), or set CASSIA_BIN"
-        );
-        assert!(
             !cluster.exited(BYZANTINE),
-            "node{BYZANTINE} exited at start in Byzantine mode: {log}"
+            "node{BYZANTINE} exited at start as `test-node --byzantine`: {log}"
         );
         assert!(
             Instant::now() < deadline,

@@ -1,11 +1,12 @@
-//! The cluster fault harness: real `cassia node` processes under a transaction load, one
+//! The cluster fault harness: real node processes under a transaction load, one
 //! validator killed with SIGKILL per round (the current leader every other round) and restarted.
 //! After each round it checks what a consortium must be able to rely on:
 //!
 //! - **agreement**: every node holds the same block hash and state root at every height;
 //! - **no equivocation**: no node signed two different statements for one
 //!   `(height, view, kind)`, read from the log of every statement each node signed
-//!   (`CASSIA_SIGNED_LOG`, written before the statement leaves the node);
+//!   (`test-node --signed-log`, see [`crate::signed_log`], written before the statement leaves
+//!   the node);
 //! - **durability**: every transaction a node acknowledged as committed (SubmitAndWait) is in
 //!   every node's chain.
 //!

@@ -1,6 +1,6 @@
 //! Cassia's test harnesses: the deterministic simulator and its Byzantine actors, and real
-//! `cassia node` processes on loopback for cluster tests ([`process`]), which a
-//! fault-injecting TCP [`proxy`] can partition.
+//! node processes on loopback for cluster tests ([`process`]), which a fault-injecting TCP
+//! [`proxy`] can partition.
 //!
 //! The simulator runs n replicas through the real `cassia-consensus` core and the same
 //! `cassia-engine` glue the node uses, on a virtual clock, over a simulated network with
@@ -11,9 +11,13 @@
 //! bounded virtual time. A seed fixes everything, so any failure replays:
 //! `cargo run --release -p cassia-tests --bin simulate -- --seed S --trace`.
 //!
-//! [`byzantine_cluster`] runs one validator of four in the node's test-only Byzantine mode, in
-//! real processes, and checks the honest three. Real-process scenarios end with the checks of
-//! [`agreement`]: the same blocks on every node, and no statement signed twice.
+//! The production crates hold no test behaviour: a node takes an interceptor
+//! (`cassia_node::interceptor`), and this crate supplies the misbehaving ones, run by its
+//! `test-node` binary: the [`signed_log`] of every statement a node signs, and the Byzantine
+//! [`byzantine::attacker`], which reuses the simulator's actors. [`byzantine_cluster`] runs one
+//! validator of four as that attacker, in real processes, and checks the honest three.
+//! Real-process scenarios end with the checks of [`agreement`]: the same blocks on every node,
+//! and no statement signed twice.
 //!
 //! [`fuzz`] fuzzes every decoder of peer and client input, deterministically from a seed:
 //! `cargo run --release -p cassia-tests --bin fuzz -- --target all --iterations N`.
@@ -50,6 +54,7 @@ pub mod process;
 pub mod proxy;
 pub mod rng;
 pub mod scenario;
+pub mod signed_log;
 pub mod trace;
 
 pub use scenario::{RunReport, Scenario, run};

@@ -2,8 +2,11 @@
 //!
 //! [`ProcessCluster::start`] runs `cassia devnet --init-only` into a temporary directory (free
 //! ports on a loopback address of the cluster's own, an approved genesis, one home per
-//! validator) and starts `cassia node` for each home. Nodes can be killed with SIGKILL, stopped
-//! with SIGTERM and restarted; their `/status` endpoints tell heights, tips and state roots.
+//! validator) and starts `cassia node` for each home. A node that needs one of the fault
+//! suite's interceptors (a signed-statement log, Byzantine attacks) runs as this crate's
+//! `test-node` binary instead: the same node, built on `cassia-node`'s public API. Nodes can
+//! be killed with SIGKILL, stopped with SIGTERM and restarted; their `/status` endpoints tell
+//! heights, tips and state roots.
 //! Every wait is bounded and fails with a message naming the node and what it did not reach.
 //! Dropping the cluster kills every node and removes the directory.
 //!
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::proxy::{PROXY_HOST, Proxy};
 
-/// The `cassia` binary the harnesses start: `$CASSIA_BIN` if set, else the one in the same
+/// The `cassia` binary the harnesses run: `$CASSIA_BIN` if set, else the one in the same
 /// target directory as this executable: `target/<profile>/cassia` for tests (which live in
 /// `deps/`) and binaries, falling back to `target/debug/cassia` (the profile RocksDB is built
 /// in, so a `--release` harness drives the dev-built node).
@@ -28,17 +31,41 @@ use crate::proxy::{PROXY_HOST, Proxy};
 /// # Panics
 /// If none is built; `cargo test --workspace` and `cargo build -p cassia-cli` build it.
 pub fn cassia_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CASSIA_BIN") {
+    built_binary(
+        "cassia",
+        "CASSIA_BIN",
+        "run `cargo build -p cassia-cli` (cargo test --workspace does)",
+    )
+}
+
+/// The `test-node` binary (a real node with the fault suite's interceptors, built by this
+/// crate): `$CASSIA_TEST_NODE_BIN` if set, else found like [`cassia_binary`].
+///
+/// # Panics
+/// If none is built; `cargo test -p cassia-tests` and `cargo build -p cassia-tests --bin
+/// test-node` build it.
+pub fn test_node_binary() -> PathBuf {
+    built_binary(
+        "test-node",
+        "CASSIA_TEST_NODE_BIN",
+        "run `cargo build -p cassia-tests --bin test-node` (cargo test -p cassia-tests does)",
+    )
+}
+
+/// The binary `name`: `$variable` if set, else the first built one of the target directory of
+/// this executable (see [`cassia_binary`]).
+fn built_binary(name: &str, variable: &str, how_to_build: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("executable path");
     let dir = exe.parent().expect("executable directory");
-    let mut candidates = vec![dir.join("cassia")];
+    let mut candidates = vec![dir.join(name)];
     if let Some(profile_dir) = dir.parent() {
-        candidates.push(profile_dir.join("cassia"));
-        candidates.push(profile_dir.join("debug/cassia"));
+        candidates.push(profile_dir.join(name));
+        candidates.push(profile_dir.join("debug").join(name));
         if let Some(target) = profile_dir.parent() {
-            candidates.push(target.join("debug/cassia"));
+            candidates.push(target.join("debug").join(name));
         }
     }
     candidates
@@ -46,10 +73,7 @@ pub fn cassia_binary() -> PathBuf {
         .find(|path| path.is_file())
         .cloned()
         .unwrap_or_else(|| {
-            panic!(
-                "no cassia binary at {candidates:?}: run `cargo build -p cassia-cli` (cargo \
-                 test --workspace does), or set CASSIA_BIN"
-            )
+            panic!("no {name} binary at {candidates:?}: {how_to_build}, or set {variable}")
         })
 }
 
@@ -76,6 +100,8 @@ pub struct NodeProcess {
     child: Option<Child>,
     /// Extra environment variables it is started with.
     env: Vec<(String, String)>,
+    /// The attacks it runs (`test-node --byzantine`), if any.
+    byzantine: Option<String>,
 }
 
 /// A running local consortium.
@@ -209,6 +235,7 @@ impl ProcessCluster {
                     rpc,
                     child: None,
                     env: Vec::new(),
+                    byzantine: None,
                 }
             })
             .collect();
@@ -221,7 +248,8 @@ impl ProcessCluster {
     }
 
     /// Like [`ProcessCluster::start`], with every node logging each consensus statement it
-    /// signs to [`ProcessCluster::signed_log`] (for equivocation checks).
+    /// signs to [`ProcessCluster::signed_log`] (for equivocation checks): every node runs as
+    /// `test-node --signed-log`.
     pub fn start_logging_signed(n: usize) -> ProcessCluster {
         ProcessCluster::launch(n, |config| config.to_string(), true)
     }
@@ -267,6 +295,7 @@ impl ProcessCluster {
             rpc,
             child: None,
             env: Vec::new(),
+            byzantine: None,
         });
         let index = self.nodes.len() - 1;
         self.restart(index);
@@ -312,7 +341,9 @@ impl ProcessCluster {
         self.dir.path()
     }
 
-    /// Starts node `i` (again).
+    /// Starts node `i` (again): `cassia node`, or the `test-node` binary when the node needs
+    /// an interceptor (a signed-statement log, or attacks set by
+    /// [`ProcessCluster::set_byzantine`]).
     pub fn restart(&mut self, i: usize) {
         let log_signed = self.log_signed;
         let node = &mut self.nodes[i];
@@ -322,14 +353,25 @@ impl ProcessCluster {
             .append(true)
             .open(node.home.join("node.log"))
             .expect("log file");
-        let mut command = Command::new(cassia_binary());
-        if log_signed {
-            command.env("CASSIA_SIGNED_LOG", node.home.join("signed.log"));
-        }
-        command.envs(node.env.iter().map(|(name, value)| (name, value)));
+        let mut command = if log_signed || node.byzantine.is_some() {
+            let mut command = Command::new(test_node_binary());
+            command.arg("--home").arg(&node.home);
+            if log_signed {
+                command
+                    .arg("--signed-log")
+                    .arg(node.home.join("signed.log"));
+            }
+            if let Some(attacks) = &node.byzantine {
+                command.args(["--byzantine", attacks]);
+            }
+            command
+        } else {
+            let mut command = Command::new(cassia_binary());
+            command.args(["node", "--home"]).arg(&node.home);
+            command
+        };
         let child = command
-            .args(["node", "--home"])
-            .arg(&node.home)
+            .envs(node.env.iter().map(|(name, value)| (name, value)))
             .env(
                 "RUST_LOG",
                 std::env::var("CASSIA_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -337,7 +379,7 @@ impl ProcessCluster {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn cassia node");
+            .unwrap_or_else(|e| panic!("spawn node{i} ({:?}): {e}", command.get_program()));
         node.child = Some(child);
     }
 
@@ -367,6 +409,12 @@ impl ProcessCluster {
         let _ = child.kill();
         let _ = child.wait();
         false
+    }
+
+    /// Makes node `i` attack the others with `attacks` (a `test-node --byzantine` list, e.g.
+    /// `"all"`), or not with `None`, from its next (re)start on.
+    pub fn set_byzantine(&mut self, i: usize, attacks: Option<&str>) {
+        self.nodes[i].byzantine = attacks.map(str::to_string);
     }
 
     /// Sets the environment variable `name=value` for node `i` from its next (re)start on.

@@ -69,6 +69,17 @@ impl Rng {
         }
         out
     }
+
+    /// Random bytes, `0..=max_len` of them (the length uniform too).
+    pub fn bytes_up_to(&mut self, max_len: usize) -> Vec<u8> {
+        let len = self.index(max_len.saturating_add(1));
+        let mut out = Vec::with_capacity(len.next_multiple_of(8));
+        while out.len() < len {
+            out.extend_from_slice(&self.next_u64().to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
 }
 
 #[cfg(test)]

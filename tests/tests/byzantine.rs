@@ -1,11 +1,11 @@
-//! One Byzantine validator of four, in real `cassia node` processes (see
-//! `cassia_tests::byzantine_cluster`): with every attack of the node's test-only Byzantine mode
+//! One Byzantine validator of four, in real node processes (see
+//! `cassia_tests::byzantine_cluster`): with every attack of `test-node --byzantine`
 //! on, under a transaction load, the three honest nodes keep committing, agree on every block,
 //! never equivocate, commit every transaction they acknowledged, see and count the attacks, and
 //! keep their memory under a stated bound.
 //!
-//! Needs a `cassia` binary with the Byzantine mode: `cargo test --workspace` builds one; on its
-//! own, `cargo build -p cassia-cli --features byzantine` first. `--bin byzantine` runs it long.
+//! Needs the `cassia` binary (`cargo build -p cassia-cli`) for the devnet; `test-node`, which
+//! runs the nodes, is built by `cargo test -p cassia-tests`. `--bin byzantine` runs it long.
 //! `CASSIA_BYZANTINE_LOGS=DIR` keeps every node's log in `DIR`.
 
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! measure the honest nodes' memory: prints their heights and peak RSS every sample, then the
 //! checks' result. `--baseline` runs the same cluster and load with node 3 honest.
 //!
-//! `cargo build -p cassia-cli --features byzantine` first (the binary the harness starts), then
-//! `cargo run -p cassia-tests --bin byzantine -- --seconds 120 [--baseline] [--sample 10]
-//! [--logs DIR]` (`--logs` keeps every node's log).
+//! `cargo build -p cassia-cli` (`cassia` makes the devnet) and `cargo build -p cassia-tests --bin
+//! test-node` (which runs every node) first, then `cargo run -p cassia-tests --bin byzantine --
+//! --seconds 120 [--baseline] [--sample 10] [--logs DIR]` (`--logs` keeps every node's log).
 //! Exits 1 on any finding.
 
 use std::process::ExitCode;

@@ -2,8 +2,10 @@
 //! validator (the leader every other round) under load, then the agreement, equivocation and
 //! durability checks.
 //!
-//! `cargo run --release -p cassia-tests --bin chaos -- --rounds 20 [--seed S]`; build `cassia`
-//! first (`cargo build -p cassia-cli`, the binary the harness starts). Exits 1 on any finding.
+//! `cargo run --release -p cassia-tests --bin chaos -- --rounds 20 [--seed S]`; build the nodes
+//! first: `cargo build -p cassia-cli` (`cassia` makes the devnet) and
+//! `cargo build -p cassia-tests --bin test-node` (`test-node --signed-log` runs every node).
+//! Exits 1 on any finding.
 
 use std::process::ExitCode;
 

@@ -1,0 +1,164 @@
+//! `test-node`: a real Cassia node for the fault suite, which watches or bends it through
+//! cassia-node's interceptor seam. It does what `cassia node --home DIR` does (the same
+//! `config.toml`, logging to stderr under `RUST_LOG`, two worker threads, a clean stop on SIGINT
+//! or SIGTERM), with interceptors chosen by flags:
+//!
+//! ```text
+//! test-node --home DIR [--signed-log FILE] [--byzantine LIST] [--seed N]
+//! ```
+//!
+//! - `--signed-log FILE`: append one line per consensus statement the node signs
+//!   (`cassia_tests::signed_log`); the node does not start if FILE cannot be opened.
+//! - `--byzantine LIST`: attack the other validators (`cassia_tests::byzantine::attacker`);
+//!   LIST is `all` or some of `equivocate,double-vote,garbage,oversized,future,flood`.
+//! - `--seed N`: the attacks' random choices (default: from the node key).
+//!
+//! Built with the crate's other binaries (`cargo build -p cassia-tests --bin test-node`;
+//! `cargo test -p cassia-tests` builds it before the tests); the harness finds it next to the
+//! `cassia` binary, or at `$CASSIA_TEST_NODE_BIN`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cassia_node::config::Config;
+use cassia_node::interceptor::{Interceptor, NoInterceptor};
+use cassia_tests::byzantine::attacker::{self, Attacker, Mode};
+use cassia_tests::signed_log::SignedLog;
+
+const USAGE: &str = "usage: test-node --home DIR [--signed-log FILE] [--byzantine LIST] [--seed N]";
+
+/// The command line.
+struct Args {
+    home: PathBuf,
+    signed_log: Option<PathBuf>,
+    byzantine: Option<Mode>,
+    seed: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args = parse_args(std::env::args().skip(1))?;
+    let mut config = Config::load(&args.home)?;
+    init_logging(&config.log_level);
+    let attacker = attacker_for(&args, &mut config)?;
+    let signed_log: Box<dyn Interceptor> =
+        match &args.signed_log {
+            Some(path) => Box::new(SignedLog::open(path).with_context(|| {
+                format!("cannot open the signed-statement log {}", path.display())
+            })?),
+            None => Box::new(NoInterceptor),
+        };
+    // The attacker first: its twins pass through the log, so they are logged as signed.
+    let interceptor = Box::new((attacker, signed_log));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let started = |addresses: &cassia_node::start::NodeAddresses, _| {
+            println!("p2p:     {}", addresses.p2p.join(", "));
+            println!("metrics: http://{}/metrics", addresses.metrics);
+            println!("grpc:    http://{}", addresses.rpc);
+        };
+        cassia_node::start::run_with(config, None, interceptor, started, shutdown_signal()).await
+    })?;
+    tracing::info!("node stopped cleanly");
+    Ok(())
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
+    let (mut home, mut signed_log, mut byzantine, mut seed) = (None, None, None, None);
+    while let Some(flag) = args.next() {
+        let Some(value) = args.next() else {
+            bail!("{flag} needs a value\n{USAGE}");
+        };
+        match flag.as_str() {
+            "--home" => home = Some(PathBuf::from(value)),
+            "--signed-log" => signed_log = Some(PathBuf::from(value)),
+            "--byzantine" => byzantine = Some(Mode::parse(&value)?),
+            "--seed" => {
+                seed = Some(value.parse().with_context(|| {
+                    format!("--seed {value:?}: not a number between 0 and 2^64 - 1")
+                })?);
+            }
+            _ => bail!("unknown argument {flag:?}\n{USAGE}"),
+        }
+    }
+    let Some(home) = home else {
+        bail!("--home is required\n{USAGE}");
+    };
+    if seed.is_some() && byzantine.is_none() {
+        bail!("--seed seeds the attacks of --byzantine, which is not given");
+    }
+    Ok(Args {
+        home,
+        signed_log,
+        byzantine,
+        seed,
+    })
+}
+
+/// The attacker `--byzantine` asks for, announced loudly (else one that changes nothing). With
+/// `oversized` the node's own message cap is doubled, so it can send and answer what honest
+/// nodes, at the configured cap, refuse.
+fn attacker_for(args: &Args, config: &mut Config) -> Result<Box<dyn Interceptor>> {
+    let Some(mode) = &args.byzantine else {
+        return Ok(Box::new(NoInterceptor));
+    };
+    let seed = match args.seed {
+        Some(seed) => seed,
+        None => {
+            let (_, key) = cassia_crypto::keyfile::read_public(&config.key_file)
+                .with_context(|| format!("node key {}", config.key_file.display()))?;
+            attacker::seed_of(&key)
+        }
+    };
+    tracing::warn!(
+        "BYZANTINE MODE ON (--byzantine {}, seed {seed}): this node attacks its peers; \
+         cassia-tests test-node only",
+        mode.names()
+    );
+    let honest = config.max_message_bytes;
+    config.max_message_bytes = mode.own_message_cap(honest);
+    Ok(Box::new(Attacker::new(mode.clone(), honest, seed)))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the node can still be stopped with SIGKILL; it is crash-safe.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Logs to stderr with the config's filter; `RUST_LOG` overrides it (as `cassia node` does).
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
