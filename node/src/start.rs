@@ -140,6 +140,45 @@ pub struct NodeAddresses {
     pub rpc: std::net::SocketAddr,
 }
 
+impl NodeAddresses {
+    /// What `cassia node` prints once everything listens, one address a line.
+    pub fn print(&self) {
+        println!("p2p:     {}", self.p2p.join(", "));
+        println!("metrics: http://{}/metrics", self.metrics);
+        println!("grpc:    http://{}", self.rpc);
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM: the `shutdown` a node binary passes to [`run`].
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the node can still be stopped with SIGKILL; it is crash-safe.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Logs to stderr with the config's filter (`log_level`); `RUST_LOG` overrides it. Colours only
+/// on a terminal, so log files stay plain text.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Runs the node of `config` until `shutdown` resolves. `passphrase` opens a sealed node key.
 /// `on_started` is called once everything listens.
 pub async fn run(
@@ -262,7 +301,10 @@ mod tests {
         let mut config = Config::from_toml(crate::config::DEFAULT_CONFIG_TOML, home)
             .expect("the documented defaults are valid");
         let parameters = cassia_ledger::Parameters::default();
-        assert!(check_message_cap(&config, &parameters).is_ok(), "the defaults fit");
+        assert!(
+            check_message_cap(&config, &parameters).is_ok(),
+            "the defaults fit"
+        );
         config.max_message_bytes = 1024 * 1024;
         let refused = check_message_cap(&config, &parameters)
             .expect_err("1 MiB cannot carry a 4 MiB block")

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use cassia_node::config::Config;
+use cassia_node::start::{self, NodeAddresses};
 
 use crate::files::PassphraseArgs;
 
@@ -33,7 +34,7 @@ impl Node {
         if let Some(address) = self.p2p_listen {
             config.p2p_listen = address;
         }
-        init_logging(&config.log_level);
+        start::init_logging(&config.log_level);
         let passphrase = self.passphrase.read()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -41,44 +42,10 @@ impl Node {
             .build()
             .context("starting the async runtime")?;
         runtime.block_on(async move {
-            let started = |addresses: &cassia_node::start::NodeAddresses, _| {
-                println!("p2p:     {}", addresses.p2p.join(", "));
-                println!("metrics: http://{}/metrics", addresses.metrics);
-                println!("grpc:    http://{}", addresses.rpc);
-            };
-            cassia_node::start::run(config, passphrase, started, shutdown_signal()).await
+            let started = |addresses: &NodeAddresses, _| addresses.print();
+            start::run(config, passphrase, started, start::shutdown_signal()).await
         })?;
         tracing::info!("node stopped cleanly");
         Ok(())
     }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the node can still be stopped with SIGKILL; it is crash-safe.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
-        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
-}
-
-/// Logs to stderr with the config's filter; `RUST_LOG` overrides it.
-pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: log files stay plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use cassia_node::config::Config;
 use cassia_node::interceptor::{Interceptor, NoInterceptor};
+use cassia_node::start::{self, NodeAddresses};
 use cassia_tests::byzantine::attacker::{self, Attacker, Mode};
 use cassia_tests::signed_log::SignedLog;
 
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
 fn run() -> Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
     let mut config = Config::load(&args.home)?;
-    init_logging(&config.log_level);
+    start::init_logging(&config.log_level);
     let attacker = attacker_for(&args, &mut config)?;
     let signed_log: Box<dyn Interceptor> =
         match &args.signed_log {
@@ -66,12 +67,8 @@ fn run() -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let started = |addresses: &cassia_node::start::NodeAddresses, _| {
-            println!("p2p:     {}", addresses.p2p.join(", "));
-            println!("metrics: http://{}/metrics", addresses.metrics);
-            println!("grpc:    http://{}", addresses.rpc);
-        };
-        cassia_node::start::run_with(config, None, interceptor, started, shutdown_signal()).await
+        let started = |addresses: &NodeAddresses, _| addresses.print();
+        start::run_with(config, None, interceptor, started, start::shutdown_signal()).await
     })?;
     tracing::info!("node stopped cleanly");
     Ok(())
@@ -132,33 +129,4 @@ fn attacker_for(args: &Args, config: &mut Config) -> Result<Box<dyn Interceptor>
     let honest = config.max_message_bytes;
     config.max_message_bytes = mode.own_message_cap(honest);
     Ok(Box::new(Attacker::new(mode.clone(), honest, seed)))
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the node can still be stopped with SIGKILL; it is crash-safe.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
-        _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-    }
-}
-
-/// Logs to stderr with the config's filter; `RUST_LOG` overrides it (as `cassia node` does).
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
