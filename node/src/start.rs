@@ -57,6 +57,9 @@ pub enum NodeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The async runtime could not start (threads, signal handlers).
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
     /// The engine stopped the node (failed write, diverged state, unreadable consensus WAL).
     /// The engine's message already holds its causes, so it is not also given as the error's
     /// source: `cassia` prints the chain of sources, and would print it three times.
@@ -147,6 +150,27 @@ impl NodeAddresses {
         println!("metrics: http://{}/metrics", self.metrics);
         println!("grpc:    http://{}", self.rpc);
     }
+}
+
+/// What a node binary does: runs the node of `config` with `interceptor` on a two-worker tokio
+/// runtime, prints its addresses once it listens, and returns when SIGINT or SIGTERM has shut it
+/// down cleanly.
+pub fn run_until_signal(
+    config: Config,
+    passphrase: Option<String>,
+    interceptor: Box<dyn Interceptor>,
+) -> Result<(), NodeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(NodeError::Runtime)?;
+    runtime.block_on(async move {
+        let started = |addresses: &NodeAddresses, _| addresses.print();
+        run_with(config, passphrase, interceptor, started, shutdown_signal()).await
+    })?;
+    tracing::info!("node stopped cleanly");
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM: the `shutdown` a node binary passes to [`run`].

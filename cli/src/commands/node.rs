@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cassia_node::config::Config;
-use cassia_node::start::{self, NodeAddresses};
+use cassia_node::interceptor::NoInterceptor;
+use cassia_node::start;
 
 use crate::files::PassphraseArgs;
 
@@ -36,16 +37,7 @@ impl Node {
         }
         start::init_logging(&config.log_level);
         let passphrase = self.passphrase.read()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the async runtime")?;
-        runtime.block_on(async move {
-            let started = |addresses: &NodeAddresses, _| addresses.print();
-            start::run(config, passphrase, started, start::shutdown_signal()).await
-        })?;
-        tracing::info!("node stopped cleanly");
+        start::run_until_signal(config, passphrase, Box::new(NoInterceptor))?;
         Ok(())
     }
 }

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use cassia_node::config::Config;
 use cassia_node::interceptor::{Interceptor, NoInterceptor};
-use cassia_node::start::{self, NodeAddresses};
+use cassia_node::start;
 use cassia_tests::byzantine::attacker::{self, Attacker, Mode};
 use cassia_tests::signed_log::SignedLog;
 
@@ -61,16 +61,7 @@ fn run() -> Result<()> {
         };
     // The attacker first: its twins pass through the log, so they are logged as signed.
     let interceptor = Box::new((attacker, signed_log));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let started = |addresses: &NodeAddresses, _| addresses.print();
-        start::run_with(config, None, interceptor, started, start::shutdown_signal()).await
-    })?;
-    tracing::info!("node stopped cleanly");
+    start::run_until_signal(config, None, interceptor)?;
     Ok(())
 }
 
