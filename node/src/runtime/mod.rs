@@ -282,7 +282,7 @@ impl Runtime {
             self.on_committed(commit);
         }
         for evidence in &output.evidence {
-            tracing::warn!(?evidence, "misbehaviour seen");
+            self.telemetry.misbehaviour(evidence);
         }
         self.telemetry
             .refresh(self.engine.replica(), self.engine.mempool(), &self.network);

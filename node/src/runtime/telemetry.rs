@@ -7,19 +7,29 @@
 //! Rejected peer input is counted here by reason (`transactions_invalid`, `sync_request_malformed`,
 //! ...), merged with the replica's own drop counts when the metrics are refreshed. The map has one
 //! entry per reason name, and the names are a fixed set in the code, so it stays small.
+//!
+//! Misbehaviour the replica proves (equivocation, an invalid new view) is counted the same way
+//! (`evidence_equivocation`, `evidence_invalid_new_view`) and logged compactly: who, where, and
+//! the digests of the statements, never the blocks they carry, and at most
+//! [`MISBEHAVIOUR_LOGS_PER_MINUTE`] lines a minute. A Byzantine validator can sign conflicting
+//! statements as fast as it likes; neither the log nor memory may grow with that.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use cassia_consensus::{Commit, Replica};
+use cassia_consensus::{Commit, Evidence, Message, Replica};
+use cassia_crypto::Hash;
 use cassia_engine::Tip;
 use cassia_engine::mempool::Mempool;
 
 use crate::head::{Head, HeadSender};
 use crate::metrics::Metrics;
 use crate::network::{NetworkHandle, Validation};
+
+/// Misbehaviour lines logged per minute at most; the rest are only counted.
+pub const MISBEHAVIOUR_LOGS_PER_MINUTE: u32 = 10;
 
 /// The runtime's reporting room.
 pub struct Telemetry {
@@ -29,6 +39,8 @@ pub struct Telemetry {
     /// When the current height started (the last commit, or the start).
     height_started: Instant,
     rejected: BTreeMap<&'static str, u64>,
+    /// The minute misbehaviour logging is counted in, and the lines logged in it.
+    misbehaviour_logged: (Instant, u32),
 }
 
 impl Telemetry {
@@ -41,6 +53,7 @@ impl Telemetry {
             tip,
             height_started: Instant::now(),
             rejected: BTreeMap::new(),
+            misbehaviour_logged: (Instant::now(), 0),
         }
     }
 
@@ -59,6 +72,42 @@ impl Telemetry {
         let count = self.rejected.entry(reason).or_insert(0);
         *count = count.saturating_add(1);
         Validation::Reject
+    }
+
+    /// Misbehaviour the replica proved: counted, and logged compactly within the rate bound.
+    pub fn misbehaviour(&mut self, evidence: &Evidence) {
+        let (reason, statements) = match evidence {
+            Evidence::Equivocation { first, second } => (
+                "evidence_equivocation",
+                vec![first.as_ref(), second.as_ref()],
+            ),
+            Evidence::InvalidNewView(new_view) => {
+                ("evidence_invalid_new_view", vec![new_view.as_ref()])
+            }
+        };
+        self.reject(reason);
+        let (minute, logged) = &mut self.misbehaviour_logged;
+        if minute.elapsed() >= std::time::Duration::from_secs(60) {
+            *minute = Instant::now();
+            *logged = 0;
+        }
+        if *logged >= MISBEHAVIOUR_LOGS_PER_MINUTE {
+            return;
+        }
+        *logged += 1;
+        let Some(signed) = statements.first() else {
+            return;
+        };
+        let digests: Vec<String> = statements.iter().map(|m| statement_digest(m)).collect();
+        tracing::warn!(
+            reason,
+            signer = %signed.sender.to_hex(),
+            height = signed.height(),
+            view = signed.view(),
+            kind = ?signed.kind(),
+            statements = ?digests,
+            "misbehaviour proven (more this minute are only counted)"
+        );
     }
 
     /// A block committed (already durable).
@@ -162,6 +211,12 @@ impl Telemetry {
     }
 }
 
+/// The digest of what `message`'s sender signed: enough to match the statement against another
+/// node's log, a fixed size whatever block it carries.
+fn statement_digest(message: &Message) -> String {
+    Hash::of(&message.payload.signing_bytes(&message.chain_id)).to_string()
+}
+
 /// `BadSignature` -> `bad_signature`.
 fn snake_case(name: &str) -> String {
     let mut out = String::new();
@@ -176,7 +231,59 @@ fn snake_case(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::snake_case;
+    use cassia_consensus::Payload;
+    use cassia_crypto::Keypair;
+    use cassia_ledger::{Vote, VoteKind};
+
+    use super::*;
+
+    fn vote(key: &Keypair, block: u8) -> Box<Message> {
+        let vote = Vote {
+            kind: VoteKind::Prepare,
+            height: 7,
+            view: 0,
+            block_hash: Hash([block; 32]),
+        };
+        Box::new(Message::sign("t", key, Payload::Vote(vote)))
+    }
+
+    #[test]
+    fn misbehaviour_is_all_counted_and_logged_within_the_bound() {
+        let tip = Tip {
+            height: 0,
+            block_hash: Hash([0; 32]),
+            state_root: Hash([0; 32]),
+            timestamp_ms: 0,
+        };
+        let head = tokio::sync::watch::channel(crate::head::Head {
+            height: 0,
+            block_hash: tip.block_hash,
+            state_root: tip.state_root,
+            view: 0,
+            leader: Keypair::from_secret([1; 32]).public(),
+            peers: Vec::new(),
+        })
+        .0;
+        let mut telemetry = Telemetry::new(Arc::new(Metrics::default()), head, tip);
+        let key = Keypair::from_secret([2; 32]);
+        let evidence = Evidence::Equivocation {
+            first: vote(&key, 1),
+            second: vote(&key, 2),
+        };
+        for _ in 0..25 {
+            telemetry.misbehaviour(&evidence);
+        }
+        assert_eq!(telemetry.rejected.get("evidence_equivocation"), Some(&25));
+        assert_eq!(
+            telemetry.misbehaviour_logged.1,
+            MISBEHAVIOUR_LOGS_PER_MINUTE
+        );
+        assert_eq!(
+            statement_digest(&vote(&key, 1)).len(),
+            64,
+            "a fixed-size digest"
+        );
+    }
 
     #[test]
     fn reason_names_are_snake_case() {
