@@ -42,7 +42,7 @@ pub const MAX_GOSSIP_BATCH: usize = 512;
 /// Blocks a sync server sends at most (`cassia_node::runtime::MAX_SYNC_RESPONSE_BLOCKS`).
 pub const MAX_SYNC_RESPONSE_BLOCKS: u64 = 64;
 
-/// Room a consensus message has beyond a block (`node/src/runtime.rs`, gossip validation).
+/// Room a consensus message has beyond a block (`node/src/runtime/mod.rs`, `on_consensus_message`).
 const MESSAGE_OVERHEAD_BYTES: usize = 1 << 20;
 
 /// The most one decode of `input_len` bytes may allocate at once: the codec's own budget (the
@@ -309,8 +309,8 @@ fn genuine(
     }
 }
 
-/// What mempool admission does with a transaction (`node/src/runtime.rs` `admit`, then
-/// `node/src/mempool.rs`), on the state after the fixture chain.
+/// What mempool admission does with a transaction (`Engine::admit` in `engine/src/engine.rs`,
+/// then `engine/src/mempool.rs`), on the state after the fixture chain.
 fn admit(world: &World, tx: &SignedTransaction) -> Result<Verdict, String> {
     let next_height = world.chain.len() as Height + 1;
     let permitted = check_permission(next_height, &world.final_state, tx).is_ok();
@@ -445,7 +445,8 @@ fn check_on(world: &World, parent: &ChainBlock, block: &Block, mode: CheckMode) 
     check_block(&context, block, mode).is_ok()
 }
 
-/// The sync server's clamp (`node/src/runtime.rs` `on_sync_request`), over the fixture chain.
+/// The sync server's clamp (`node/src/runtime/sync.rs`, `BlockSync::serve`), over the fixture
+/// chain.
 fn serve(world: &World, (from, to): (Height, Height)) -> Verdict {
     if from < 1 || from > to {
         return Verdict::Decoded;
