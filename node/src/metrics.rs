@@ -58,6 +58,8 @@ pub struct Metrics {
     pub peers: AtomicU64,
     /// Connections refused because the peer is not a member.
     pub refused_connections: AtomicU64,
+    /// Connections refused because a connection limit was reached.
+    pub limited_connections: AtomicU64,
     /// Rejected peer messages by reason (consensus drops, gossip rejections, bad transactions).
     pub rejected: Mutex<BTreeMap<String, u64>>,
     /// Commit latency histogram: counts per bucket of [`LATENCY_BUCKETS_SECONDS`], then +Inf.
@@ -141,7 +143,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let gauges: [(&str, &str, &str, &AtomicU64); 8] = [
+        let gauges: [(&str, &str, &str, &AtomicU64); 9] = [
             (
                 "cassia_height",
                 "gauge",
@@ -189,6 +191,12 @@ impl Metrics {
                 "counter",
                 "Connections refused: peer not a member.",
                 &self.refused_connections,
+            ),
+            (
+                "cassia_limited_connections_total",
+                "counter",
+                "Connections refused: a connection limit (handshakes, dials, per peer, total) was reached.",
+                &self.limited_connections,
             ),
         ];
         for (name, kind, help, value) in gauges {

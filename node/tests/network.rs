@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use cassia_crypto::Keypair;
 use cassia_node::network::{
-    GossipMessage, Member, Multiaddr, Network, NetworkConfig, NetworkEvent, NetworkHandle, PeerId,
-    PublishError, RequestError, RespondError, SYNC_REQUEST_MAX_BYTES, SyncRequest, Validation,
+    GossipMessage, MAX_PENDING_INCOMING, Member, Multiaddr, Network, NetworkConfig, NetworkEvent,
+    NetworkHandle, PeerId, PublishError, RequestError, RespondError, SYNC_REQUEST_MAX_BYTES,
+    SyncRequest, Validation,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout};
@@ -604,4 +605,56 @@ async fn a_removed_member_is_disconnected_and_publishing_alone_is_no_crash() {
         Err(PublishError::Stopped),
         "a stopped network answers with an error"
     );
+}
+
+/// The TCP port of a `/ip4/.../tcp/PORT` address.
+fn tcp_port(address: &Multiaddr) -> u16 {
+    address
+        .iter()
+        .find_map(|protocol| match protocol {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("a TCP listen address")
+}
+
+/// Any host can open TCP connections to the p2p port, and each would cost a Noise handshake
+/// before gating can refuse it: beyond `MAX_PENDING_INCOMING` at once they are refused on
+/// arrival and counted; while a host holds every incoming slot, a member still connects (members
+/// dial each other, and dials have slots of their own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_beyond_the_pending_limit_are_refused_and_a_member_still_connects() {
+    let (key_a, key_b) = (key(71), key(72));
+    let a = Node::start(&key_a, LOCALHOST, &members(&[&key_a, &key_b])).await;
+    let port = tcp_port(&a.address());
+    let extra = 8;
+    let mut held = Vec::new();
+    for _ in 0..MAX_PENDING_INCOMING as usize + extra {
+        let socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("the p2p port accepts TCP");
+        held.push(socket);
+    }
+    let handle = a.handle.clone();
+    wait_until("a refused the handshakes beyond its pending limit", || {
+        handle.counters().limited_connections >= extra as u64
+    })
+    .await;
+    assert_eq!(
+        a.handle.counters().refused_connections,
+        0,
+        "nothing was refused as a non-member: no handshake finished"
+    );
+
+    let b = Node::start(&key_b, LOCALHOST, &[a.member()]).await;
+    let listed = [Member::new(key_a.public(), None), b.member()];
+    a.handle
+        .set_members(&listed)
+        .await
+        .expect("the network is running");
+    wait_connected(&a, &[b.peer_id()], "a, its incoming slots held,").await;
+    drop(held);
+    for node in [&a, &b] {
+        node.handle.shutdown().await;
+    }
 }

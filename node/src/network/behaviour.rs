@@ -1,6 +1,13 @@
-//! The composed libp2p behaviour: membership gating, gossipsub, block-sync request-response
-//! and ping.
+//! The composed libp2p behaviour: connection limits, membership gating, gossipsub, block-sync
+//! request-response and ping.
 //!
+//! - **Limits** (`limits`, asked first): at most [`MAX_PENDING_INCOMING`] incoming connections in
+//!   their handshake at once (any host can open TCP connections to the p2p port, and each costs
+//!   a Noise handshake before its PeerId is known and gating can refuse it), at most
+//!   [`MAX_PENDING_OUTGOING`] dials, [`MAX_CONNECTIONS_PER_PEER`] connections to one peer and
+//!   [`MAX_ESTABLISHED_CONNECTIONS`] in all. Beyond them a connection is denied at once and
+//!   counted. Members still connect while a host holds every incoming slot: every member dials
+//!   every other, and outgoing dials have slots of their own.
 //! - **Gating** (`allowed`): libp2p's allow list holds exactly the members; any other peer's
 //!   connection is denied once Noise has authenticated its PeerId, before any protocol runs.
 //! - **Gossipsub**: signed messages (`MessageAuthenticity::Signed`, strict validation: unsigned
@@ -17,6 +24,7 @@
 use std::time::Duration;
 
 use libp2p::allow_block_list::{self, AllowedPeers};
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::gossipsub::{
     self, IdentTopic, IdentityTransform, MessageAuthenticity, PeerScoreParams, TopicScoreParams,
     WhitelistSubscriptionFilter,
@@ -61,6 +69,19 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(15);
 /// A ping unanswered this long fails, and the connection is closed.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Incoming connections in their handshake at once (TCP accepted, Noise not finished).
+pub const MAX_PENDING_INCOMING: u32 = 32;
+
+/// Outgoing dials in progress at once.
+pub const MAX_PENDING_OUTGOING: u32 = 64;
+
+/// Connections to one peer: one each way when two members dial each other at once.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+
+/// Established connections in all: two to each of as many members as a chain may have
+/// validators (`cassia_consensus::limits::MAX_VALIDATORS`).
+pub const MAX_ESTABLISHED_CONNECTIONS: u32 = 2 * 1024;
+
 /// Gossipsub that tracks peers' subscriptions to this chain's topics only, so a peer cannot
 /// grow our state by subscribing to many topics.
 pub(crate) type Gossipsub = gossipsub::Behaviour<IdentityTransform, WhitelistSubscriptionFilter>;
@@ -68,6 +89,7 @@ pub(crate) type Gossipsub = gossipsub::Behaviour<IdentityTransform, WhitelistSub
 /// Every protocol the node speaks, composed.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub limits: connection_limits::Behaviour,
     pub allowed: allow_block_list::Behaviour<AllowedPeers>,
     pub gossipsub: Gossipsub,
     pub sync: request_response::Behaviour<SyncCodec>,
@@ -97,7 +119,13 @@ impl Behaviour {
             [(SYNC_PROTOCOL, ProtocolSupport::Full)],
             sync_config,
         );
+        let limits = ConnectionLimits::default()
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+            .with_max_pending_outgoing(Some(MAX_PENDING_OUTGOING))
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+            .with_max_established(Some(MAX_ESTABLISHED_CONNECTIONS));
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
             allowed: allow_block_list::Behaviour::default(),
             gossipsub: gossipsub(settings)?,
             sync,

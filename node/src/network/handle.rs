@@ -111,6 +111,8 @@ pub enum RespondError {
 pub struct NetworkCounters {
     /// Connections refused because the peer is not a member.
     pub refused_connections: u64,
+    /// Connections refused because a connection limit was reached (see `behaviour.rs`).
+    pub limited_connections: u64,
     /// Events dropped because the application's event channel was full.
     pub dropped_events: u64,
     /// Gossip messages rejected: by the application, or because their author is not a member.
@@ -125,6 +127,7 @@ pub struct NetworkCounters {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub refused_connections: AtomicU64,
+    pub limited_connections: AtomicU64,
     pub dropped_events: AtomicU64,
     pub rejected_messages: AtomicU64,
     pub unpublished_messages: AtomicU64,
@@ -307,6 +310,7 @@ impl NetworkHandle {
         let counters = &self.shared.counters;
         NetworkCounters {
             refused_connections: counters.refused_connections.load(Ordering::Relaxed),
+            limited_connections: counters.limited_connections.load(Ordering::Relaxed),
             dropped_events: counters.dropped_events.load(Ordering::Relaxed),
             rejected_messages: counters.rejected_messages.load(Ordering::Relaxed),
             unpublished_messages: counters.unpublished_messages.load(Ordering::Relaxed),

@@ -23,6 +23,9 @@
 //!   author is not a member is rejected without reaching the application; every other message
 //!   is delivered once and relayed only after [`NetworkHandle::report_validation`] accepts it.
 //!   Rejection penalises the peer that sent it (gossipsub peer scoring).
+//! - **Connections limited.** Handshakes in progress, dials, connections per peer and in all
+//!   are capped ([`MAX_PENDING_INCOMING`] and its siblings); a connection beyond a cap is denied
+//!   at once and counted apart from non-members ([`NetworkCounters::limited_connections`]).
 //! - **Bounded.** The event channel ([`EVENT_CHANNEL_CAPACITY`]) never blocks the swarm:
 //!   when full, events are dropped and counted. The command channel
 //!   ([`COMMAND_CHANNEL_CAPACITY`]) makes callers wait when full. Sync requests are bounded
@@ -74,7 +77,8 @@ use cassia_crypto::{Keypair, PublicKey};
 
 pub use self::behaviour::{
     GOSSIP_FRAME_OVERHEAD_BYTES, GOSSIP_HEARTBEAT, INVALID_MESSAGE_MEMORY, INVALID_MESSAGE_WEIGHT,
-    MAX_SYNC_STREAMS_PER_CONNECTION, PING_INTERVAL, PING_TIMEOUT,
+    MAX_CONNECTIONS_PER_PEER, MAX_ESTABLISHED_CONNECTIONS, MAX_PENDING_INCOMING,
+    MAX_PENDING_OUTGOING, MAX_SYNC_STREAMS_PER_CONNECTION, PING_INTERVAL, PING_TIMEOUT,
 };
 pub use self::codec::{SYNC_PROTOCOL, SYNC_REQUEST_MAX_BYTES};
 pub use self::events::{

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::connection_limits;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, TopicHash};
 use libp2p::request_response::{self, InboundRequestId, OutboundFailure, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
@@ -230,12 +231,22 @@ impl SwarmTask {
     }
 
     fn on_denied(&mut self, peer: Option<PeerId>, cause: &ConnectionDenied) {
-        bump(&self.shared.counters.refused_connections);
+        let limited = cause
+            .downcast_ref::<connection_limits::Exceeded>()
+            .is_some();
+        let (counter, why) = if limited {
+            let counter = &self.shared.counters.limited_connections;
+            (counter, "refused connection: a connection limit is reached")
+        } else {
+            let counter = &self.shared.counters.refused_connections;
+            (counter, "refused connection: peer is not a member")
+        };
+        bump(counter);
         let peer = peer.map_or_else(|| "unidentified".to_owned(), |peer| peer.to_string());
         if self.refusal_warnings.take(Instant::now()) {
-            warn!(%peer, %cause, "refused connection: peer is not a member");
+            warn!(%peer, %cause, "{why}");
         } else {
-            debug!(%peer, %cause, "refused connection: peer is not a member");
+            debug!(%peer, %cause, "{why}");
         }
     }
 
@@ -265,7 +276,7 @@ impl SwarmTask {
                 self.swarm.close_connection(connection);
             }
             BehaviourEvent::Ping(_) => {}
-            BehaviourEvent::Allowed(never) => match never {},
+            BehaviourEvent::Allowed(never) | BehaviourEvent::Limits(never) => match never {},
         }
     }
 

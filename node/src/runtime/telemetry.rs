@@ -150,9 +150,13 @@ impl Telemetry {
             .view_changes
             .store(replica.stats().view_changes, Ordering::Relaxed);
         self.mempool(mempool);
+        let counters = network.counters();
         self.metrics
             .refused_connections
-            .store(network.refused_connections(), Ordering::Relaxed);
+            .store(counters.refused_connections, Ordering::Relaxed);
+        self.metrics
+            .limited_connections
+            .store(counters.limited_connections, Ordering::Relaxed);
         self.refresh_rejections(replica);
         self.publish_head(replica, network);
     }
