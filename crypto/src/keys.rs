@@ -10,6 +10,9 @@
 //! ```
 //!
 //! so that a signature is bound to what it was made for and to one chain.
+//!
+//! Keys are made and signatures produced with `ed25519-dalek` (standard ed25519); signatures are
+//! verified under one rule, ZIP-215, by [`crate::verify`].
 
 use std::fmt;
 
@@ -22,6 +25,20 @@ pub enum CryptoError {
     /// The bytes are not a valid ed25519 public key (not a curve point).
     #[error("malformed public key: not a valid ed25519 point")]
     MalformedPublicKey,
+    /// The bytes decode to a point but are not its canonical encoding (`y >= p`, or the sign bit
+    /// set where `x = 0`), so one point would have two identities. Honest keys never look like
+    /// this. Refused where keys enter the chain.
+    #[error("public key is not canonically encoded")]
+    NonCanonicalPublicKey,
+    /// The key is one of the 8 small-order points: anyone can make signatures under it that
+    /// verify for many messages. Refused where keys enter the chain.
+    #[error("public key has small order (a weak key nobody owns)")]
+    SmallOrderPublicKey,
+    /// The key is a valid key plus a small-order (torsion) component, which no honest key
+    /// generation produces. Refused where keys enter the chain, so that verifiers with other
+    /// cofactor conventions agree on every signature of a registered key.
+    #[error("public key has a small-order component")]
+    MixedOrderPublicKey,
     /// A signature did not verify.
     #[error("signature does not verify")]
     BadSignature,
@@ -115,12 +132,35 @@ impl PublicKey {
         self.verify_raw(&message, signature)
     }
 
-    /// Checks `signature` over `message` exactly as given (already laid out by [`signing_bytes`]).
+    /// Checks `signature` over `message` exactly as given (already laid out by [`signing_bytes`]),
+    /// under ZIP-215, the rule [`crate::verify_batch`] follows too (see [`crate::verify`]).
     pub fn verify_raw(&self, message: &[u8], signature: &Signature) -> Result<(), CryptoError> {
-        let key = self.verifying_key()?;
-        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &signature)
-            .map_err(|_| CryptoError::BadSignature)
+        crate::verify::verify_single(self, message, signature)
+    }
+
+    /// Whether the key may enter the chain (as a genesis admin or validator key, a registered
+    /// account, an organization's admin or a new validator): a canonically encoded point of the
+    /// prime-order subgroup other than the identity, which is what key generation always
+    /// produces. ZIP-215 verification accepts signatures under small-order keys for many
+    /// messages; refusing such keys at entry means no account or validator ever has one.
+    pub fn check_usable(&self) -> Result<(), CryptoError> {
+        let point = self.verifying_key()?.to_edwards();
+        if point.compress().to_bytes() != self.0 {
+            return Err(CryptoError::NonCanonicalPublicKey);
+        }
+        if point.is_small_order() {
+            return Err(CryptoError::SmallOrderPublicKey);
+        }
+        if !point.is_torsion_free() {
+            return Err(CryptoError::MixedOrderPublicKey);
+        }
+        Ok(())
+    }
+
+    /// Whether the key is one of the 8 small-order points, in any encoding.
+    pub fn is_small_order(&self) -> bool {
+        self.verifying_key()
+            .is_ok_and(|key| key.to_edwards().is_small_order())
     }
 
     /// The libp2p PeerId of this key, as a node identity on the network.
@@ -267,45 +307,10 @@ pub fn random_u64() -> Result<u64, CryptoError> {
     Ok(u64::from_le_bytes(bytes))
 }
 
-/// Verifies many signatures at once; `Ok` only if every one is valid.
-///
-/// Each `messages[i]` must already be laid out by [`signing_bytes`]. On `Err` the caller does
-/// not learn which signature failed and should fall back to one-by-one checks.
-pub fn verify_batch(
-    messages: &[&[u8]],
-    signatures: &[Signature],
-    keys: &[PublicKey],
-) -> Result<(), CryptoError> {
-    if messages.len() != signatures.len() || messages.len() != keys.len() {
-        return Err(CryptoError::BatchLengthMismatch);
-    }
-    // Decompressing a key costs about a third of verifying a signature in a batch, and a batch
-    // usually holds many transactions of few signers (an integrator's service accounts): each
-    // distinct key is decompressed once per batch.
-    let mut decompressed = std::collections::BTreeMap::new();
-    let mut verifying_keys = Vec::with_capacity(keys.len());
-    for key in keys {
-        let verifying_key = match decompressed.get(key) {
-            Some(known) => *known,
-            None => {
-                let fresh = key.verifying_key()?;
-                decompressed.insert(*key, fresh);
-                fresh
-            }
-        };
-        verifying_keys.push(verifying_key);
-    }
-    let signatures: Vec<_> = signatures
-        .iter()
-        .map(|s| ed25519_dalek::Signature::from_bytes(&s.0))
-        .collect();
-    ed25519_dalek::verify_batch(messages, &signatures, &verifying_keys)
-        .map_err(|_| CryptoError::BadSignature)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify_batch;
 
     #[test]
     fn signatures_are_bound_to_domain_chain_and_payload() {

@@ -5,7 +5,8 @@
 //! - [`Keypair`], [`PublicKey`], [`Signature`]: ed25519. Every signature is *domain separated*:
 //!   the signed bytes start with a [`Domain`] tag and the chain id, so a signature made for one
 //!   purpose (say a consensus vote) or one chain can never be replayed as another.
-//! - [`verify_batch`]: ed25519 batch verification, several times faster per signature.
+//! - [`verify_batch`]: ed25519 batch verification, several times faster per signature, under the
+//!   same rule as single verification (ZIP-215), so the two agree on every input: [`verify`].
 //! - [`merkle`]: RFC 6962 Merkle trees with inclusion proofs a verifier checks from the root alone.
 //! - [`keyfile`]: key files written with mode 0600, optionally sealed with a passphrase
 //!   (Argon2id + ChaCha20-Poly1305).
@@ -26,8 +27,8 @@ mod hash;
 pub mod keyfile;
 mod keys;
 pub mod merkle;
+pub mod verify;
 
 pub use hash::Hash;
-pub use keys::{
-    CryptoError, Domain, Keypair, PublicKey, Signature, random_u64, signing_bytes, verify_batch,
-};
+pub use keys::{CryptoError, Domain, Keypair, PublicKey, Signature, random_u64, signing_bytes};
+pub use verify::verify_batch;

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use bincode::{Decode, Encode};
-use cassia_crypto::{Domain, Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{CryptoError, Domain, Hash, Keypair, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -153,6 +153,17 @@ pub enum GenesisError {
         /// Why it is invalid.
         reason: &'static str,
     },
+    /// An admin or validator key that may not enter the chain: small-order, mixed-order or
+    /// non-canonical ([`PublicKey::check_usable`]).
+    #[error("{holder} has an unusable key {key}: {reason}")]
+    UnusableKey {
+        /// Whose key: the organization of an admin, or the validator.
+        holder: String,
+        /// The key.
+        key: PublicKey,
+        /// What is wrong with it.
+        reason: CryptoError,
+    },
     /// Organizations that have not approved.
     #[error("missing approval of organization(s): {}", .0.join(", "))]
     MissingApprovals(Vec<String>),
@@ -196,12 +207,22 @@ impl Genesis {
             if organization.admins.is_empty() {
                 return Err(GenesisError::NoAdmin(organization.id.clone()));
             }
+            for admin in &organization.admins {
+                check_usable(
+                    format!("an admin of organization {:?}", organization.id),
+                    admin,
+                )?;
+            }
         }
         if self.validators.is_empty() {
             return Err(GenesisError::NoValidators);
         }
         let (mut keys, mut names) = (BTreeSet::new(), BTreeSet::new());
         for validator in &self.validators {
+            check_usable(
+                format!("validator {:?}", validator.name),
+                &validator.node_key,
+            )?;
             if !keys.insert(validator.node_key) {
                 return Err(GenesisError::DuplicateValidator(format!(
                     "node key {}",
@@ -301,6 +322,16 @@ impl Genesis {
     }
 }
 
+/// Refuses `key` unless it may enter the chain, naming its `holder`.
+fn check_usable(holder: String, key: &PublicKey) -> Result<(), GenesisError> {
+    key.check_usable()
+        .map_err(|reason| GenesisError::UnusableKey {
+            holder,
+            key: *key,
+            reason,
+        })
+}
+
 impl Parameters {
     /// Range checks, so a typo (at genesis, or in a governance proposal) cannot produce a chain
     /// that cannot make progress or that its network cannot carry. Each refusal says why.
@@ -350,6 +381,45 @@ mod tests {
         match parameters.validate() {
             Err(GenesisError::BadParameter(reason)) => reason,
             other => panic!("{parameters:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn small_order_admin_and_validator_keys_are_refused() {
+        let key = |seed: u8| Keypair::from_secret([seed; 32]).public();
+        let mut weak = [0u8; 32];
+        weak[0] = 1; // the identity point
+        let weak = PublicKey(weak);
+        let genesis = |admin: PublicKey, node_key: PublicKey| Genesis {
+            chain_id: "weak-keys".into(),
+            genesis_time_ms: 1,
+            organizations: vec![Organization {
+                id: "org0".into(),
+                name: "Org 0".into(),
+                admins: vec![admin],
+            }],
+            validators: vec![Validator {
+                name: "v0".into(),
+                organization: "org0".into(),
+                node_key,
+                p2p_address: "/ip4/127.0.0.1/tcp/7000".into(),
+            }],
+            parameters: Parameters::default(),
+            approvals: vec![],
+        };
+        assert_eq!(genesis(key(1), key(2)).validate_structure(), Ok(()));
+        for (admin, node_key, holder) in [
+            (weak, key(2), "an admin of organization \"org0\""),
+            (key(1), weak, "validator \"v0\""),
+        ] {
+            assert_eq!(
+                genesis(admin, node_key).validate_structure(),
+                Err(GenesisError::UnusableKey {
+                    holder: holder.into(),
+                    key: weak,
+                    reason: CryptoError::SmallOrderPublicKey,
+                })
+            );
         }
     }
 

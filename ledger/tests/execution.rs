@@ -663,3 +663,70 @@ fn membership_helpers_follow_a_newcomer_from_approval_into_the_set() {
     let set = validator_set(&chain.state).expect("set");
     assert!(set.contains(&node.public()), "{set:?}");
 }
+
+/// The identity point's encoding: a small-order key under which (with `R` small-order and
+/// `s = 0`) a signature verifies for every message.
+fn small_order_key() -> PublicKey {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 1;
+    PublicKey(bytes)
+}
+
+/// Checks `op` by `signer` for admission (a field-check failure makes a block invalid, so it
+/// never reaches a receipt) and expects a refusal of a small-order key.
+fn refused_as_small_order(chain: &mut Chain, signer: &Keypair, op: Operation) {
+    let tx = chain.tx(signer, op);
+    let parameters = Parameters::default();
+    let context = BlockContext {
+        chain_id: CHAIN,
+        height: chain.height + 1,
+        parameters: &parameters,
+    };
+    match check_admissible(&context, &tx) {
+        Err(Rejection::Malformed(why)) => assert!(why.contains("small order"), "{why}"),
+        other => panic!("expected a small-order key to be refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn small_order_keys_are_refused_where_keys_enter() {
+    let mut chain = Chain::new();
+    let weak = small_order_key();
+    refused_as_small_order(&mut chain, &key(10), register(weak, &[Role::Writer]));
+    let propose = |action| Operation::Propose {
+        action,
+        effective_height: 100,
+    };
+    let weak_validator = Validator {
+        node_key: weak,
+        ..validator(0, 24)
+    };
+    let add_validator = GovAction::AddValidator {
+        validator: weak_validator,
+    };
+    refused_as_small_order(&mut chain, &key(10), propose(add_validator));
+    let weak_organization = Organization {
+        id: "org9".into(),
+        name: "Org 9".into(),
+        admins: vec![key(19).public(), weak],
+    };
+    let add_organization = GovAction::AddOrganization {
+        organization: weak_organization,
+    };
+    refused_as_small_order(&mut chain, &key(10), propose(add_organization));
+    // A "co-signature" that verifies for any message under the weak key.
+    let mut forged = [0u8; 64];
+    forged[..32].copy_from_slice(&weak.0);
+    let signature = cassia_crypto::Signature(forged);
+    let message = co_signing_bytes(CHAIN, &Hash::of(b"deed"), "");
+    assert_eq!(weak.verify_raw(&message, &signature), Ok(()));
+    let notarize = Operation::Notarize {
+        digest: Hash::of(b"deed"),
+        metadata: String::new(),
+        co_signers: vec![CoSignature {
+            signer: weak,
+            signature,
+        }],
+    };
+    refused_as_small_order(&mut chain, &key(10), notarize);
+}

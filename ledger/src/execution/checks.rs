@@ -1,7 +1,8 @@
 //! The checks that more than one part of execution shares, and the two ways a check fails.
 //!
 //! - Field checks are stateless: they judge an operation's fields alone, the same at admission
-//!   and in a block ([`check_text`], [`check_key`], [`check_blob`], [`check_list`], ...).
+//!   and in a block ([`check_text`], [`check_key`], [`check_blob`], [`check_list`],
+//!   [`check_public_key`], ...).
 //! - State checks read the state as the block has left it so far: whether the signer may act
 //!   at all ([`active_account`], [`member`]), whether organizations are members
 //!   ([`organization_exists`], [`known_organizations`]), whether a key is still free
@@ -56,6 +57,14 @@ pub(super) fn check_text(what: &str, text: &str, max: usize) -> Result<(), Rejec
         )));
     }
     Ok(())
+}
+
+/// A public key entering the chain (an account, an admin, a validator, a co-signer): it must be
+/// usable ([`PublicKey::check_usable`]), not a small-order, mixed-order or non-canonical key,
+/// under which ZIP-215 verification would accept signatures nobody made.
+pub(super) fn check_public_key(what: &str, key: &PublicKey) -> Result<(), Rejection> {
+    key.check_usable()
+        .map_err(|error| Rejection::Malformed(format!("{what} {key}: {error}")))
 }
 
 /// A namespace name, as [`check_text`] with the namespace limit.

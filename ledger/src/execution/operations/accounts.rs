@@ -7,7 +7,7 @@
 use cassia_crypto::PublicKey;
 
 use super::handler::Handler;
-use crate::execution::checks::{Denied, Unmet, member};
+use crate::execution::checks::{Denied, Unmet, check_public_key, member};
 use crate::execution::{Overlay, Step, keys};
 use crate::records::{Account, Role};
 use crate::transaction::Rejection;
@@ -27,7 +27,7 @@ impl Handler for RegisterAccount<'_> {
         if self.roles.is_empty() || self.roles.len() > 3 {
             return Err(Rejection::Malformed("an account needs 1 to 3 roles".into()));
         }
-        Ok(())
+        check_public_key("account key", self.account)
     }
 
     fn authorize(&self, state: &Overlay<'_>, signer: &PublicKey) -> Result<Account, Denied> {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use cassia_crypto::{Hash, PublicKey};
 
 use super::handler::Handler;
-use crate::execution::checks::{Denied, Unmet, check_blob, fresh, member};
+use crate::execution::checks::{Denied, Unmet, check_blob, check_public_key, fresh, member};
 use crate::execution::{MAX_CO_SIGNERS, NotarizationRecord, Overlay, Step, co_signing_bytes, keys};
 use crate::records::{Account, CoSignature, Role};
 use crate::transaction::Rejection;
@@ -80,6 +80,7 @@ fn check_co_signers(
     }
     let message = co_signing_bytes(chain_id, digest, metadata);
     for co_signer in co_signers {
+        check_public_key("co-signer key", &co_signer.signer)?;
         if co_signer
             .signer
             .verify_raw(&message, &co_signer.signature)

@@ -8,7 +8,7 @@ use cassia_crypto::{Hash, PublicKey};
 
 use super::handler::Handler;
 use crate::Height;
-use crate::execution::checks::{Denied, Unmet, check_text, member};
+use crate::execution::checks::{Denied, Unmet, check_public_key, check_text, member};
 use crate::execution::governance::{
     MIN_DELAY, READY_WINDOW, check_applicable, pending, schedule_join, tally,
 };
@@ -70,6 +70,9 @@ fn check_action_fields(action: &GovAction) -> Result<(), Rejection> {
                     "an organization needs 1 to 16 admin keys".into(),
                 ));
             }
+            for admin in &organization.admins {
+                check_public_key("admin key", admin)?;
+            }
             Ok(())
         }
         GovAction::RemoveOrganization { id } => check_text("organization id", id, MAX_ID_BYTES),
@@ -79,7 +82,8 @@ fn check_action_fields(action: &GovAction) -> Result<(), Rejection> {
                 "validator address",
                 &validator.p2p_address,
                 MAX_ID_BYTES * 2,
-            )
+            )?;
+            check_public_key("validator node key", &validator.node_key)
         }
         GovAction::RemoveValidator { .. } => Ok(()),
         GovAction::SetParameters { parameters } => parameters
