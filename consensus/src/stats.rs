@@ -35,6 +35,40 @@ pub enum DropReason {
     Duplicate,
 }
 
+impl DropReason {
+    /// Whether the drop proves the peer that sent the message misbehaved: an honest node never
+    /// signs such a message, and never relays one, since it screens what it relays. Stale or
+    /// early messages, buffers and duplicates prove nothing (an honest node may be ahead or
+    /// behind), nor does a sender outside this replica's set (the set changes with governance,
+    /// and this replica may not have reached the change yet).
+    pub fn proves_misbehaviour(self) -> bool {
+        matches!(
+            self,
+            DropReason::WrongChain | DropReason::BadSignature | DropReason::Malformed
+        )
+    }
+
+    /// Its name in metrics, `snake_case`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::WrongChain => "wrong_chain",
+            DropReason::NotValidator => "not_validator",
+            DropReason::BadSignature => "bad_signature",
+            DropReason::Malformed => "malformed",
+            DropReason::StaleHeight => "stale_height",
+            DropReason::StaleView => "stale_view",
+            DropReason::HeightTooFarAhead => "height_too_far_ahead",
+            DropReason::ViewTooFarAhead => "view_too_far_ahead",
+            DropReason::BufferFull => "buffer_full",
+            DropReason::NotLeader => "not_leader",
+            DropReason::BadCertificate => "bad_certificate",
+            DropReason::BadNewView => "bad_new_view",
+            DropReason::Equivocation => "equivocation",
+            DropReason::Duplicate => "duplicate",
+        }
+    }
+}
+
 /// Dropped messages by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DropCounters {
@@ -89,4 +123,56 @@ pub struct Stats {
 
 pub(crate) fn bump(counter: &mut u64) {
     *counter = counter.saturating_add(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DropReason;
+
+    const ALL: [DropReason; 14] = [
+        DropReason::WrongChain,
+        DropReason::NotValidator,
+        DropReason::BadSignature,
+        DropReason::Malformed,
+        DropReason::StaleHeight,
+        DropReason::StaleView,
+        DropReason::HeightTooFarAhead,
+        DropReason::ViewTooFarAhead,
+        DropReason::BufferFull,
+        DropReason::NotLeader,
+        DropReason::BadCertificate,
+        DropReason::BadNewView,
+        DropReason::Equivocation,
+        DropReason::Duplicate,
+    ];
+
+    #[test]
+    fn metric_names_are_the_reasons_in_snake_case() {
+        for reason in ALL {
+            let mut expected = String::new();
+            for (index, c) in format!("{reason:?}").chars().enumerate() {
+                if c.is_uppercase() && index > 0 {
+                    expected.push('_');
+                }
+                expected.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(reason.name(), expected);
+        }
+    }
+
+    #[test]
+    fn only_what_no_honest_node_sends_proves_misbehaviour() {
+        let proven: Vec<DropReason> = ALL
+            .into_iter()
+            .filter(|reason| reason.proves_misbehaviour())
+            .collect();
+        assert_eq!(
+            proven,
+            [
+                DropReason::WrongChain,
+                DropReason::BadSignature,
+                DropReason::Malformed
+            ]
+        );
+    }
 }

@@ -288,13 +288,17 @@ impl Replica {
 
     /// Admits a peer's message (PBFT 4.2: check signature, membership and window) and routes it.
     fn on_message(&mut self, message: Message) {
-        match self.admit(&message) {
+        match self.screen(&message) {
             Ok(()) => self.route(message),
             Err(reason) => self.stats.drops.count(reason),
         }
     }
 
-    fn admit(&self, message: &Message) -> Result<(), DropReason> {
+    /// The checks a peer's message must pass before the replica looks at it: chain, sender in
+    /// the validator set, height and view window, shape (attached blocks match their signed
+    /// hashes), then the signature, cheapest first. A host may call it for gossip validation, so
+    /// that what this replica would drop is not relayed; it changes nothing.
+    pub fn screen(&self, message: &Message) -> Result<(), DropReason> {
         if message.chain_id != self.config.chain_id {
             return Err(DropReason::WrongChain);
         }

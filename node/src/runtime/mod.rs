@@ -213,17 +213,23 @@ impl Runtime {
     }
 
     /// Gossip validation: relay a consensus message only if it decodes within the cap in force
-    /// and its signature holds. Whether it is useful (height, view, quorum rules) is the
-    /// replica's business.
+    /// and the replica would admit it now ([`cassia_consensus::Replica::screen`]: from a
+    /// validator, within the height and view window, attached blocks matching their signed
+    /// hashes, signature valid). What it would drop is not relayed, so a member cannot have
+    /// honest nodes carry a valid statement re-wrapped around a junk block, or far-future
+    /// heights; its sender is penalised only where the drop proves misbehaviour (an honest peer
+    /// may simply be ahead or behind).
     async fn on_consensus_message(&mut self, gossip: GossipMessage) -> Result<(), EngineError> {
         let cap = cassia_engine::message_cap(self.engine.parameters());
         let verdict = match cassia_consensus::Message::from_bytes(&gossip.data, cap) {
-            Ok(message) if message.verify_signature().is_ok() => {
-                let output = self.engine.on_message(message, now_ms())?;
-                self.apply(output).await;
-                Validation::Accept
-            }
-            Ok(_) => self.telemetry.reject("consensus_bad_signature"),
+            Ok(message) => match self.engine.replica().screen(&message) {
+                Ok(()) => {
+                    let output = self.engine.on_message(message, now_ms())?;
+                    self.apply(output).await;
+                    Validation::Accept
+                }
+                Err(reason) => self.telemetry.screened(reason),
+            },
             Err(_) => self.telemetry.reject("consensus_malformed"),
         };
         let _ = self

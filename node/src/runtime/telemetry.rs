@@ -38,7 +38,7 @@ pub struct Telemetry {
     tip: Tip,
     /// When the current height started (the last commit, or the start).
     height_started: Instant,
-    rejected: BTreeMap<&'static str, u64>,
+    rejected: BTreeMap<String, u64>,
     /// The minute misbehaviour logging is counted in, and the lines logged in it.
     misbehaviour_logged: (Instant, u32),
 }
@@ -68,10 +68,26 @@ impl Telemetry {
     }
 
     /// Counts one rejected peer input under `reason`; returns the gossip verdict for it.
-    pub fn reject(&mut self, reason: &'static str) -> Validation {
-        let count = self.rejected.entry(reason).or_insert(0);
-        *count = count.saturating_add(1);
+    pub fn reject(&mut self, reason: &str) -> Validation {
+        match self.rejected.get_mut(reason) {
+            Some(count) => *count = count.saturating_add(1),
+            None => {
+                self.rejected.insert(reason.to_owned(), 1);
+            }
+        }
         Validation::Reject
+    }
+
+    /// A consensus message screened out before the replica (see [`Replica::screen`]): counted
+    /// under the replica's own name for the reason; the gossip verdict penalises its sender
+    /// only when the reason proves misbehaviour, and never relays it.
+    pub fn screened(&mut self, reason: cassia_consensus::DropReason) -> Validation {
+        let verdict = self.reject(&format!("consensus_{}", reason.name()));
+        if reason.proves_misbehaviour() {
+            verdict
+        } else {
+            Validation::Ignore
+        }
     }
 
     /// Misbehaviour the replica proved: counted, and logged compactly within the rate bound.
@@ -199,16 +215,12 @@ impl Telemetry {
 
     /// Writes the rejection counts: the runtime's, plus the replica's drops by reason.
     pub fn refresh_rejections(&self, replica: &Replica) {
-        let mut counts: BTreeMap<String, u64> = self
-            .rejected
-            .iter()
-            .map(|(reason, count)| ((*reason).to_string(), *count))
-            .collect();
+        let mut counts = self.rejected.clone();
         for (reason, count) in replica.stats().drops.iter() {
-            // Added, not inserted: the replica's `Malformed` and the runtime's undecodable
-            // messages share the name `consensus_malformed`.
-            let name = format!("consensus_{}", snake_case(&format!("{reason:?}")));
-            let total = counts.entry(name).or_insert(0);
+            // Added, not inserted: the runtime counts what it screens out under the same names.
+            let total = counts
+                .entry(format!("consensus_{}", reason.name()))
+                .or_insert(0);
             *total = total.saturating_add(count);
         }
         self.metrics.set_rejected(counts);
@@ -219,18 +231,6 @@ impl Telemetry {
 /// node's log, a fixed size whatever block it carries.
 fn statement_digest(message: &Message) -> String {
     Hash::of(&message.payload.signing_bytes(&message.chain_id)).to_string()
-}
-
-/// `BadSignature` -> `bad_signature`.
-fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for (index, c) in name.chars().enumerate() {
-        if c.is_uppercase() && index > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
 }
 
 #[cfg(test)]
@@ -287,11 +287,5 @@ mod tests {
             64,
             "a fixed-size digest"
         );
-    }
-
-    #[test]
-    fn reason_names_are_snake_case() {
-        assert_eq!(snake_case("BadSignature"), "bad_signature");
-        assert_eq!(snake_case("Malformed"), "malformed");
     }
 }
