@@ -128,7 +128,7 @@ impl Runtime {
         let mut commands = parts.commands;
         let tip = parts.engine.store().tip()?;
         let (admission, verified) = Admission::new();
-        let (sync, fetched) = BlockSync::new();
+        let (sync, fetched) = BlockSync::new(parts.engine.store().shared());
         let mut inbox = Inbox { verified, fetched };
         let mut runtime = Runtime {
             engine: parts.engine,

@@ -8,15 +8,27 @@
 //! [`MAX_SYNC_RESPONSE_BLOCKS`] blocks, trimmed to [`sync_response_cap`] bytes. A larger response
 //! is refused undecoded.
 //!
+//! **Serving off the loop.** Reading up to 64 blocks is disk work; it runs on tokio's blocking
+//! pool, not the consensus loop, at most [`MAX_SERVES_IN_FLIGHT`] at once, and each peer may be
+//! served at most [`SERVE_BUDGET_BYTES_PER_PEER`] per [`SERVE_BUDGET_WINDOW`]. A request beyond
+//! either bound is answered with nothing at once and counted (`sync_request_busy`,
+//! `sync_request_over_budget`): an honest node asks again later or asks another peer.
+//!
 //! **Bounds.** One fetch is in flight at a time (its result arrives on a channel of
 //! `SYNC_QUEUE`, which therefore never fills); the caps follow the chain parameters in force at
 //! the next height ([`Engine::parameters`]), so a governance change of `max_block_bytes` moves them.
+//! The per-peer budgets are kept for members only (the network refuses anyone else) and
+//! forgotten once their window has passed.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cassia_crypto::PublicKey;
 use cassia_engine::Engine;
 use cassia_ledger::{Block, CommitCertificate, Height, Parameters, codec};
+use cassia_storage::Database;
 use libp2p::PeerId;
 use tokio::sync::mpsc;
 
@@ -35,6 +47,13 @@ pub const CATCH_UP_POLL: Duration = Duration::from_secs(1);
 pub const CATCH_UP_AFTER: Duration = Duration::from_secs(2);
 /// Fetched blocks waiting for the loop; one fetch is in flight at a time, so this never fills.
 const SYNC_QUEUE: usize = 4;
+/// Sync responses being read and sent at once, off the event loop.
+pub const MAX_SERVES_IN_FLIGHT: usize = 4;
+/// Encoded bytes one peer may be served per [`SERVE_BUDGET_WINDOW`]: eight maximal responses
+/// of the default parameters, or thousands of ordinary blocks.
+pub const SERVE_BUDGET_BYTES_PER_PEER: usize = 64 * 1024 * 1024;
+/// The window of [`SERVE_BUDGET_BYTES_PER_PEER`].
+pub const SERVE_BUDGET_WINDOW: Duration = Duration::from_secs(10);
 
 /// Blocks fetched from a peer, in height order (empty when no peer had any).
 pub type Fetched = Vec<(Block, CommitCertificate)>;
@@ -51,23 +70,36 @@ pub fn sync_response_cap(parameters: &Parameters) -> usize {
 pub struct BlockSync {
     in_flight: bool,
     fetched: mpsc::Sender<Fetched>,
+    database: Arc<Database>,
+    serving: Arc<AtomicUsize>,
+    budgets: Arc<Mutex<BTreeMap<PeerId, Budget>>>,
+}
+
+/// What a peer has been served in its current window.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    since: Instant,
+    bytes: usize,
 }
 
 impl BlockSync {
-    /// A room with nothing in flight, and the receiver its fetches answer on (the loop selects
-    /// on it and hands each answer to [`BlockSync::on_fetched`]).
-    pub fn new() -> (BlockSync, mpsc::Receiver<Fetched>) {
+    /// A room serving from `database` with nothing in flight, and the receiver its fetches
+    /// answer on (the loop selects on it and hands each answer to [`BlockSync::on_fetched`]).
+    pub fn new(database: Arc<Database>) -> (BlockSync, mpsc::Receiver<Fetched>) {
         let (fetched, receiver) = mpsc::channel(SYNC_QUEUE);
         let sync = BlockSync {
             in_flight: false,
             fetched,
+            database,
+            serving: Arc::new(AtomicUsize::new(0)),
+            budgets: Arc::new(Mutex::new(BTreeMap::new())),
         };
         (sync, receiver)
     }
 
     /// Serves a peer's request: up to [`MAX_SYNC_RESPONSE_BLOCKS`] committed blocks with
-    /// certificates, trimmed to the cap. A request no honest node sends is answered with
-    /// nothing, and counted.
+    /// certificates, trimmed to the cap, read and sent off the loop. A request no honest node
+    /// sends, or one beyond the serving bounds, is answered with nothing, and counted.
     pub async fn serve(
         &self,
         engine: &Engine<ChainStore>,
@@ -80,28 +112,61 @@ impl BlockSync {
             let _ = network.respond(request.request_id, answer).await;
             return;
         }
-        let mut blocks = match codec::decode::<(Height, Height)>(&request.data) {
+        let refusal = match codec::decode::<(Height, Height)>(&request.data) {
             Ok((from, to)) if from >= 1 && from <= to => {
                 let to = to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1));
-                // A store that cannot read answers nothing; its writes (what consensus needs)
-                // stop the node on their own.
-                engine.serve_blocks(from, to).unwrap_or_else(|error| {
-                    tracing::warn!(%error, from, to, "cannot read blocks to serve a peer");
-                    Vec::new()
-                })
+                let cap = sync_response_cap(engine.parameters());
+                match self.start_serving(
+                    network,
+                    (request.peer, request.request_id),
+                    (from, to),
+                    cap,
+                ) {
+                    Ok(()) => return,
+                    Err(reason) => reason,
+                }
             }
-            _ => {
-                telemetry.reject("sync_request_malformed");
-                Vec::new()
-            }
+            _ => "sync_request_malformed",
         };
-        let cap = sync_response_cap(engine.parameters());
-        let mut bytes = codec::encode(&blocks);
-        while bytes.len() > cap && !blocks.is_empty() {
-            blocks.truncate(blocks.len() / 2);
-            bytes = codec::encode(&blocks);
+        telemetry.reject(refusal);
+        let nothing: Fetched = Vec::new();
+        let _ = network
+            .respond(request.request_id, codec::encode(&nothing))
+            .await;
+    }
+
+    /// Reads and sends blocks `from..=to` for `peer` on the blocking pool, or says which bound
+    /// refuses it.
+    fn start_serving(
+        &self,
+        network: &NetworkHandle,
+        request: (PeerId, libp2p::request_response::InboundRequestId),
+        (from, to): (Height, Height),
+        cap: usize,
+    ) -> Result<(), &'static str> {
+        let (peer, request_id) = request;
+        if self.serving.load(Ordering::Relaxed) >= MAX_SERVES_IN_FLIGHT {
+            return Err("sync_request_busy");
         }
-        let _ = network.respond(request.request_id, bytes).await;
+        if !has_budget(&self.budgets, peer, Instant::now()) {
+            return Err("sync_request_over_budget");
+        }
+        let serving = InFlight::start(&self.serving);
+        let (database, budgets, network) = (
+            Arc::clone(&self.database),
+            Arc::clone(&self.budgets),
+            network.clone(),
+        );
+        tokio::spawn(async move {
+            let _serving = serving;
+            let read = tokio::task::spawn_blocking(move || read_blocks(&database, from, to, cap));
+            let bytes = read
+                .await
+                .unwrap_or_else(|_| codec::encode(&Fetched::new()));
+            charge(&budgets, peer, bytes.len(), Instant::now());
+            let _ = network.respond(request_id, bytes).await;
+        });
+        Ok(())
     }
 
     /// The fetch in flight answered.
@@ -174,4 +239,101 @@ impl BlockSync {
 
 fn peer_ids(keys: &[PublicKey]) -> Vec<PeerId> {
     keys.iter().filter_map(|key| key.peer_id().ok()).collect()
+}
+
+/// Committed blocks `from..=to` with their certificates, encoded, as many as fit in `cap`
+/// bytes. A block the database cannot read ends the response there.
+fn read_blocks(database: &Database, from: Height, to: Height, cap: usize) -> Vec<u8> {
+    let mut blocks: Fetched = Vec::new();
+    let mut size = 0usize;
+    for height in from..=to {
+        let entry = match (database.block(height), database.certificate(height)) {
+            (Ok(Some(block)), Ok(Some(certificate))) => (block, certificate),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, height, "cannot read a block to serve a peer");
+                break;
+            }
+            _ => break,
+        };
+        // Each entry's encoding is a slice of the list's; 10 bytes cover the length prefix.
+        let entry_size = codec::encode(&entry).len();
+        if size.saturating_add(entry_size).saturating_add(10) > cap {
+            break;
+        }
+        size += entry_size;
+        blocks.push(entry);
+    }
+    codec::encode(&blocks)
+}
+
+/// Whether `peer` may be served now, forgetting the windows that have passed.
+fn has_budget(budgets: &Mutex<BTreeMap<PeerId, Budget>>, peer: PeerId, now: Instant) -> bool {
+    let Ok(mut budgets) = budgets.lock() else {
+        return false;
+    };
+    budgets.retain(|_, budget| now.duration_since(budget.since) < SERVE_BUDGET_WINDOW);
+    budgets
+        .get(&peer)
+        .is_none_or(|budget| budget.bytes < SERVE_BUDGET_BYTES_PER_PEER)
+}
+
+/// Counts `bytes` served to `peer` in its current window.
+fn charge(budgets: &Mutex<BTreeMap<PeerId, Budget>>, peer: PeerId, bytes: usize, now: Instant) {
+    if let Ok(mut budgets) = budgets.lock() {
+        let budget = budgets.entry(peer).or_insert(Budget {
+            since: now,
+            bytes: 0,
+        });
+        budget.bytes = budget.bytes.saturating_add(bytes);
+    }
+}
+
+/// One response being served: counted while it lives, so a panic in the task still frees its
+/// slot.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(counter: &Arc<AtomicUsize>) -> InFlight {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(counter))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_over_its_budget_waits_for_the_next_window() {
+        let budgets = Mutex::new(BTreeMap::new());
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let start = Instant::now();
+        assert!(has_budget(&budgets, peer, start));
+        charge(&budgets, peer, SERVE_BUDGET_BYTES_PER_PEER, start);
+        assert!(!has_budget(&budgets, peer, start), "spent");
+        assert!(has_budget(&budgets, other, start), "budgets are per peer");
+        let later = start + SERVE_BUDGET_WINDOW;
+        assert!(has_budget(&budgets, peer, later), "a new window");
+        assert!(
+            budgets.lock().expect("not poisoned").is_empty(),
+            "passed windows are forgotten"
+        );
+    }
+
+    #[test]
+    fn a_slot_is_freed_when_its_response_ends() {
+        let counter = Arc::new(AtomicUsize::new(0));
+        let first = InFlight::start(&counter);
+        let second = InFlight::start(&counter);
+        assert_eq!(counter.load(Ordering::Relaxed), 2);
+        drop(first);
+        drop(second);
+        assert_eq!(counter.load(Ordering::Relaxed), 0);
+    }
 }
