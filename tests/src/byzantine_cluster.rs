@@ -111,13 +111,13 @@ pub struct ByzantineReport {
 }
 
 impl ByzantineReport {
-    /// The largest peak resident memory of any honest node in any sample, bytes.
-    pub fn peak_rss_bytes(&self) -> u64 {
+    /// The largest peak resident memory of any honest node in any sample, bytes; `None` if no
+    /// sample was taken (a memory bound must then fail, not pass on 0).
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
         self.samples
             .iter()
             .flat_map(|s| s.peak_rss_bytes.iter().copied())
             .max()
-            .unwrap_or(0)
     }
 
     /// Rejections for `reason` (0 if none).
@@ -132,7 +132,7 @@ impl std::fmt::Display for ByzantineReport {
             f,
             "heights {}..{}, divergent blocks: {}, honest equivocations: {}, lost acknowledged \
              txs: {} of {}, attacker-led heights decided in a later view: {} of {}, honest peak \
-             RSS: {:.1} MiB",
+             RSS: {}",
             self.start_height,
             self.end_height,
             self.divergent_blocks,
@@ -141,7 +141,11 @@ impl std::fmt::Display for ByzantineReport {
             self.acknowledged,
             self.byzantine_led_decided_later,
             self.byzantine_led_heights,
-            self.peak_rss_bytes() as f64 / f64::from(1 << 20)
+            self.peak_rss_bytes()
+                .map_or("not sampled".into(), |bytes| format!(
+                    "{:.1} MiB",
+                    bytes as f64 / f64::from(1 << 20)
+                ))
         )
     }
 }
@@ -347,7 +351,9 @@ fn rejections(cluster: &ProcessCluster) -> BTreeMap<String, u64> {
     let prefix = "cassia_rejected_messages_total{reason=\"";
     let mut counts = BTreeMap::new();
     for i in HONEST {
-        let text = cluster.metrics(i).unwrap_or_default();
+        let text = cluster
+            .metrics(i)
+            .unwrap_or_else(|| panic!("node{i} does not answer /metrics (wanted rejections)"));
         for line in text.lines() {
             let Some((reason, value)) = line
                 .strip_prefix(prefix)
@@ -355,7 +361,10 @@ fn rejections(cluster: &ProcessCluster) -> BTreeMap<String, u64> {
             else {
                 continue;
             };
-            *counts.entry(reason.to_string()).or_insert(0) += value.trim().parse().unwrap_or(0);
+            let value: u64 = value.trim().parse().unwrap_or_else(|e| {
+                panic!("node{i}: rejections for {reason} unparseable ({value:?}): {e}")
+            });
+            *counts.entry(reason.to_string()).or_insert(0) += value;
         }
     }
     counts

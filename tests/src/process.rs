@@ -469,15 +469,20 @@ impl ProcessCluster {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// A counter or gauge from node `i`'s metrics (0 if absent or unreachable).
+    /// An unlabelled counter or gauge from node `i`'s `/metrics`.
+    ///
+    /// # Panics
+    /// If node `i` does not answer `/metrics`, or its text has no `name` line or an unparseable
+    /// value (naming the node and the metric): a check must never pass on a reading that was
+    /// not taken, as it would if absence read as 0.
     pub fn metric(&self, i: usize, name: &str) -> u64 {
-        self.metrics(i)
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-                    .and_then(|v| v.trim().parse().ok())
-            })
-            .unwrap_or(0)
+        let text = self.metrics(i).unwrap_or_else(|| {
+            panic!(
+                "node{i} does not answer /metrics (wanted {name}); logs in {}",
+                self.root().display()
+            )
+        });
+        metric_value(&text, name).unwrap_or_else(|problem| panic!("node{i}: {problem}"))
     }
 
     /// Node `i`'s `/metrics` text, if it answers.
@@ -636,6 +641,18 @@ fn parse_status(body: &str) -> Option<Status> {
     })
 }
 
+/// The value of the unlabelled metric `name` in a Prometheus text, or what is wrong with it.
+pub fn metric_value(text: &str, name: &str) -> Result<u64, String> {
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .ok_or_else(|| format!("metric {name} is absent from /metrics"))?;
+    value
+        .trim()
+        .parse()
+        .map_err(|e| format!("metric {name} has an unparseable value {value:?}: {e}"))
+}
+
 /// A bounded HTTP GET on loopback; `None` if the node does not answer.
 pub fn http_get(address: SocketAddr, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()?;
@@ -647,4 +664,33 @@ pub fn http_get(address: SocketAddr, path: &str) -> Option<String> {
     stream.take(4 << 20).read_to_string(&mut text).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_value;
+
+    const TEXT: &str = "# TYPE cassia_view gauge\ncassia_view 4\ncassia_view_changes_total 2\n\
+                        process_peak_resident_memory_bytes 126853120\n";
+
+    #[test]
+    fn a_present_metric_is_read_by_its_exact_name() {
+        assert_eq!(metric_value(TEXT, "cassia_view"), Ok(4));
+        assert_eq!(metric_value(TEXT, "cassia_view_changes_total"), Ok(2));
+    }
+
+    #[test]
+    fn an_absent_metric_is_an_error_naming_it_not_zero() {
+        let without_peak = TEXT.replace("process_peak_resident_memory_bytes 126853120\n", "");
+        assert_eq!(
+            metric_value(&without_peak, "process_peak_resident_memory_bytes"),
+            Err("metric process_peak_resident_memory_bytes is absent from /metrics".into())
+        );
+        let garbled = TEXT.replace("cassia_view 4", "cassia_view four");
+        let error = metric_value(&garbled, "cassia_view").expect_err("four is not a number");
+        assert!(
+            error.starts_with("metric cassia_view has an unparseable value"),
+            "{error}"
+        );
+    }
 }
