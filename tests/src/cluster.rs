@@ -192,6 +192,17 @@ impl Cluster {
         state.crash_before_send = false;
     }
 
+    /// Crashes `node` and throws its store away, WAL included, as a lost disk would: a planted
+    /// fault (a replica restarted from genesis has forgotten what it signed and may sign a
+    /// second statement for a slot), for the checker's negative controls only.
+    pub fn crash_losing_store(&mut self, node: usize) {
+        self.crash(node);
+        self.trace.note(self.now_ms, [14, node as u64, 0, 0], || {
+            format!("node {node} loses its store")
+        });
+        self.nodes[node].stored = Some(MemoryStore::new(&self.genesis));
+    }
+
     /// Crashes `node` right after its next step: persisted, but nothing sent.
     pub fn crash_before_send(&mut self, node: usize) {
         self.nodes[node].crash_before_send = true;
