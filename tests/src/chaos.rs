@@ -7,8 +7,8 @@
 //!   `(height, view, kind)`, read from the log of every statement each node signed
 //!   (`test-node --signed-log`, see [`crate::signed_log`], written before the statement leaves
 //!   the node);
-//! - **durability**: every transaction a node acknowledged as committed (SubmitAndWait) is in
-//!   every node's chain.
+//! - **durability**: every transaction a node acknowledged, as committed (SubmitAndWait) or as
+//!   admitted by the background load (Submit), has a receipt on every node at the end.
 //!
 //! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` prints
 //! `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
@@ -39,10 +39,13 @@ pub struct ChaosReport {
     pub divergent_blocks: u64,
     /// `(signer, height, view, kind)` with more than one signed statement.
     pub equivocations: u64,
-    /// Transactions acknowledged as committed that some node's chain lacks.
+    /// `(node, transaction)` pairs where an acknowledged transaction (committed or admitted)
+    /// has no receipt on that node at the end.
     pub lost_acknowledged: u64,
-    /// Transactions acknowledged as committed.
+    /// Transactions acknowledged as committed (SubmitAndWait).
     pub acknowledged: u64,
+    /// Transactions of the load a node acknowledged as admitted (Submit).
+    pub admitted: u64,
     /// Signed statements read from the nodes' logs (the equivocation check's evidence).
     pub signed_statements: u64,
     /// Highest height every node reached.
@@ -97,14 +100,26 @@ pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
         ));
         report.rounds += 1;
     }
-    let _ = load.stop();
+    let admitted = load.stop().acknowledged;
+    progress(&format!(
+        "load stopped; checking {} acknowledged transactions",
+        acknowledged.len() + admitted.len()
+    ));
     let height = (0..4).map(|i| cluster.height(i)).min().unwrap_or(0);
     report.height = height;
     let divergent = agreement::divergent_heights(&cluster, &runtime, &NODES, height);
     report.divergent_blocks = divergent.len() as u64;
     (report.equivocations, report.signed_statements) = agreement::equivocations(&cluster, &NODES);
     report.acknowledged = acknowledged.len() as u64;
-    report.lost_acknowledged = lost(&cluster, &runtime, &acknowledged);
+    report.admitted = admitted.len() as u64;
+    acknowledged.extend(admitted);
+    let missing = lost(&cluster, &runtime, &acknowledged);
+    for (node, id) in missing.iter().take(10) {
+        progress(&format!(
+            "node{node} has no receipt for acknowledged tx {id}"
+        ));
+    }
+    report.lost_acknowledged = missing.len() as u64;
     report
 }
 
@@ -135,8 +150,12 @@ fn commit_some(
     runtime.block_on(async {
         let mut client = Client::connect(&cluster.endpoint(node))
             .await
-            .expect("a survivor answers gRPC");
-        let height = client.status().await.expect("status").height;
+            .unwrap_or_else(|e| panic!("node{node}, a survivor, does not answer gRPC: {e}"));
+        let height = client
+            .status()
+            .await
+            .unwrap_or_else(|e| panic!("node{node} does not answer Status: {e}"))
+            .height;
         let mut ids = Vec::new();
         for n in 0..count {
             let tx = Transaction {
@@ -154,35 +173,62 @@ fn commit_some(
             let committed = client
                 .submit_and_wait(&tx, Duration::from_secs(60))
                 .await
-                .expect("a survivor commits with 3 of 4 validators");
+                .unwrap_or_else(|e| {
+                    panic!("node{node}, a survivor, did not commit with 3 of 4 validators: {e}")
+                });
             ids.push(committed.receipt.tx_id);
         }
         ids
     })
 }
 
-/// Acknowledged transactions missing from some node (bounded wait for stragglers).
-fn lost(cluster: &ProcessCluster, runtime: &tokio::runtime::Runtime, ids: &[Hash]) -> u64 {
-    runtime.block_on(async {
-        let mut missing = 0;
-        for i in 0..4 {
-            let mut client = Client::connect(&cluster.endpoint(i))
-                .await
-                .expect("connect");
-            for id in ids {
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    if client.receipt(id).await.is_ok() {
-                        break;
-                    }
-                    if Instant::now() >= deadline {
-                        missing += 1;
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
+/// `(node, id)` for each acknowledged transaction missing from a node, after waiting up to
+/// [`WAIT`] in all for stragglers. The nodes are asked concurrently (some hundreds of receipts
+/// each, every one with its proof checked).
+///
+/// # Panics
+/// If a node does not answer gRPC (naming it).
+fn lost(
+    cluster: &ProcessCluster,
+    runtime: &tokio::runtime::Runtime,
+    ids: &[Hash],
+) -> Vec<(usize, Hash)> {
+    let deadline = Instant::now() + WAIT;
+    let mut tasks = tokio::task::JoinSet::new();
+    for node in NODES {
+        let (endpoint, ids) = (cluster.endpoint(node), ids.to_vec());
+        tasks.spawn_on(missing_on(node, endpoint, ids, deadline), runtime.handle());
+    }
+    let mut missing: Vec<(usize, Hash)> = runtime.block_on(async {
+        let mut missing = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            missing.extend(result.expect("a receipt check panicked"));
         }
         missing
-    })
+    });
+    missing.sort();
+    missing
+}
+
+/// The ids of `ids` node `node` has no receipt for by `deadline`.
+async fn missing_on(
+    node: usize,
+    endpoint: String,
+    ids: Vec<Hash>,
+    deadline: Instant,
+) -> Vec<(usize, Hash)> {
+    let mut client = Client::connect(&endpoint)
+        .await
+        .unwrap_or_else(|e| panic!("node{node} does not answer gRPC: {e}"));
+    let mut missing = Vec::new();
+    for id in ids {
+        while client.receipt(&id).await.is_err() {
+            if Instant::now() >= deadline {
+                missing.push((node, id));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    missing
 }
