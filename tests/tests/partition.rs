@@ -92,6 +92,7 @@ fn the_leader_cut_off_stays_put_while_the_majority_commits(
     let majority: Vec<usize> = NODES.into_iter().filter(|&i| i != leader).collect();
     let views_before = view_changes(cluster, &majority);
     cluster.partition(&[&[leader], &majority]);
+    let isolated_tries_before = view_changes_of(cluster, &[leader]);
     let majority_at_cut = highest(cluster, &majority);
     let cut_at = settled_heights(cluster, &[leader])[0];
     let committed_before = cluster.metric(majority[0], "cassia_committed_transactions_total");
@@ -106,6 +107,8 @@ fn the_leader_cut_off_stays_put_while_the_majority_commits(
         "the majority committed {MAJORITY_BLOCKS} blocks without a view change, so the cut-off \
          node{leader} never had a turn as leader"
     );
+    // Its silence shows nothing unless it was trying: it must time out and start view changes.
+    each_tries_to_change_view(cluster, &[leader], &isolated_tries_before);
     assert_eq!(
         cluster.height(leader),
         cut_at,
@@ -131,12 +134,14 @@ fn healed_the_isolated_node_catches_up(cluster: &ProcessCluster, isolated: usize
     eprintln!("partition: healed; node{isolated} caught up to height {target} with the others");
 }
 
-/// Split 2|2, neither side has the 3 votes a block needs: no node's height moves. Healed,
-/// the four commit again.
+/// Split 2|2, neither side has the 3 votes a block needs: no node's height moves, while every
+/// node tries (starts view changes). Healed, the four commit again.
 fn a_two_two_split_commits_nothing_until_healed(cluster: &ProcessCluster) {
     cluster.partition(&[&[0, 1], &[2, 3]]);
+    let tries_before = view_changes_of(cluster, &NODES);
     let settled = settled_heights(cluster, &NODES);
     std::thread::sleep(QUIET_WINDOW);
+    each_tries_to_change_view(cluster, &NODES, &tries_before);
     let later: Vec<u64> = NODES.iter().map(|&i| cluster.height(i)).collect();
     assert_eq!(
         later, settled,
@@ -247,6 +252,25 @@ fn view_changes(cluster: &ProcessCluster, which: &[usize]) -> u64 {
         .iter()
         .map(|&i| cluster.metric(i, "cassia_view_changes_total"))
         .sum()
+}
+
+/// Each node's `cassia_view_changes_total` (view changes it started), in the order of `which`.
+fn view_changes_of(cluster: &ProcessCluster, which: &[usize]) -> Vec<u64> {
+    which
+        .iter()
+        .map(|&i| cluster.metric(i, "cassia_view_changes_total"))
+        .collect()
+}
+
+/// Waits until every node of `which` has started a view change since `before` was read (still
+/// cut off): a side that commits nothing because it stopped trying proves nothing.
+fn each_tries_to_change_view(cluster: &ProcessCluster, which: &[usize], before: &[u64]) {
+    for (&node, &earlier) in which.iter().zip(before) {
+        wait_until(
+            &format!("node{node}, without a quorum, starts a view change (it had {earlier})"),
+            || cluster.metric(node, "cassia_view_changes_total") > earlier,
+        );
+    }
 }
 
 /// Polls `condition` until it holds; panics naming `what` after [`WAIT`].
