@@ -158,6 +158,11 @@ pub fn check_block(
         }
     }
     check_size(parameters, block)?;
+    // The body must be the one the header commits to before anything in it is worth checking
+    // (hashing is far cheaper than verifying signatures).
+    if tx_tree(&block.transactions).root() != header.tx_root {
+        return Err(BlockError::RootMismatch("tx_root"));
+    }
     // Signatures this node already verified (at mempool admission) are not verified again.
     let unverified: Vec<(usize, &SignedTransaction)> = block
         .transactions
@@ -167,9 +172,6 @@ pub fn check_block(
         .collect();
     let to_check: Vec<&SignedTransaction> = unverified.iter().map(|(_, tx)| *tx).collect();
     verify_signatures(&to_check).map_err(|i| BlockError::BadSignature(unverified[i].0))?;
-    if tx_tree(&block.transactions).root() != header.tx_root {
-        return Err(BlockError::RootMismatch("tx_root"));
-    }
     let context = BlockContext {
         chain_id,
         height: header.height,

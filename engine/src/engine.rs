@@ -270,12 +270,20 @@ impl<S: Store> Engine<S> {
     ) -> Result<Output, EngineError> {
         let tip = self.store.tip()?;
         let height = block.height();
+        // Only the next block is looked at: a peer's height (0, or far ahead) must not reach the
+        // store's validator-set lookup, which fails for heights it cannot know.
+        if Some(height) != tip.height.checked_add(1) || certificate.height != height {
+            self.stats.rejected_synced_blocks = self.stats.rejected_synced_blocks.saturating_add(1);
+            return Ok(Output::default());
+        }
         let validators = self.store.validator_set(height)?;
-        let certified = Some(height) == tip.height.checked_add(1)
-            && certificate.height == height
-            && certificate
-                .verify_for(&self.config.chain_id, &validators, &block.hash())
-                .is_ok();
+        // The certificate covers the header; the body counts only if it is the one the header
+        // commits to. A peer that sends a real header and certificate around another body is
+        // refused here: only a body that matches and still fails is local divergence.
+        let certified = certificate
+            .verify_for(&self.config.chain_id, &validators, &block.hash())
+            .is_ok()
+            && cassia_ledger::block::tx_tree(&block.transactions).root() == block.header.tx_root;
         if !certified {
             self.stats.rejected_synced_blocks = self.stats.rejected_synced_blocks.saturating_add(1);
             return Ok(Output::default());

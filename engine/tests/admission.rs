@@ -120,3 +120,42 @@ fn a_stranger_is_refused_before_anything_is_pooled() {
     );
     assert!(engine.mempool().is_empty());
 }
+
+/// A peer may serve a real header and certificate around another body (a transaction with
+/// altered signature bytes): the syncing engine refuses that block and goes on, rather than
+/// stopping as if its own state had diverged; the real block then commits.
+#[test]
+fn a_synced_block_whose_body_is_not_the_certified_one_is_refused_not_fatal() {
+    let key = Keypair::from_secret([9; 32]);
+    let genesis = genesis(&key);
+    let config = EngineConfig {
+        chain_id: genesis.chain_id.clone(),
+        key: key.clone(),
+        mempool: MempoolLimits::default(),
+    };
+    let mut leader = Engine::open(config.clone(), MemoryStore::new(&genesis)).expect("opens");
+    let _ = leader.start(2_000).expect("starts");
+    leader
+        .admit(notarize(&key, 1), SignatureCheck::Unchecked)
+        .expect("admitted");
+    let _ = leader.propose(1, 0, 2_000).expect("commits block 1");
+    let (block, certificate) = leader
+        .store()
+        .block(1)
+        .expect("a memory store answers")
+        .expect("block 1 is stored");
+
+    let mut follower = Engine::open(config, MemoryStore::new(&genesis)).expect("opens");
+    let mut tampered = block.clone();
+    tampered.transactions[0].signature.0[0] ^= 1;
+    let refused = follower
+        .on_synced_block(tampered, certificate.clone(), 3_000)
+        .expect("a tampered body is not fatal");
+    assert!(refused.committed.is_empty());
+    assert_eq!(follower.stats().rejected_synced_blocks, 1);
+    let synced = follower
+        .on_synced_block(block, certificate, 3_000)
+        .expect("the real block syncs");
+    assert_eq!(synced.committed.len(), 1);
+    assert_eq!(follower.store().tip().expect("tip").height, 1);
+}
