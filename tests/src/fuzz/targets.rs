@@ -23,9 +23,10 @@ use cassia_api::pb;
 use cassia_consensus::{Config, Input, Message, Replica, Request};
 use cassia_crypto::{Hash, PublicKey, Signature};
 use cassia_engine::block::{CheckContext, CheckMode, check_block};
+use cassia_engine::{Engine, MemoryStore, SignatureCheck, Store as _};
 use cassia_ledger::codec::{self, ALLOCATION_FACTOR};
 use cassia_ledger::evidence::{self, EvidenceError};
-use cassia_ledger::execution::{BlockContext, MemoryState, check_admissible, check_permission};
+use cassia_ledger::execution::MemoryState;
 use cassia_ledger::state_tree::{self, StateProof};
 use cassia_ledger::{Block, CommitCertificate, Height, SignedTransaction};
 use prost::Message as _;
@@ -33,7 +34,7 @@ use prost::Message as _;
 use super::alloc;
 use super::generate;
 use super::mutate::{self, random_bytes};
-use super::world::{CHAIN_ID, ChainBlock, GENESIS_TIME_MS, World};
+use super::world::{CHAIN_ID, ChainBlock, GENESIS_TIME_MS, SYNC_NOW_MS, World};
 use crate::rng::Rng;
 
 /// Largest gossip batch a node accepts (`cassia_node::runtime::MAX_GOSSIP_BATCH`).
@@ -181,7 +182,7 @@ impl Target {
         match self {
             Target::ConsensusMessage => consensus_message(world, input, probe),
             Target::Transaction => match probe.decode(input, codec::decode::<SignedTransaction>)? {
-                Ok(tx) => admit(world, &tx),
+                Ok(tx) => admit(world, &mut world.engine(world.tip_store.clone()), &tx),
                 Err(_) => Ok(Verdict::Rejected),
             },
             Target::TransactionBatch => transaction_batch(world, input, probe),
@@ -309,22 +310,22 @@ fn genuine(
     }
 }
 
-/// What mempool admission does with a transaction (`Engine::admit` in `engine/src/engine.rs`,
-/// then `engine/src/mempool.rs`), on the state after the fixture chain.
-fn admit(world: &World, tx: &SignedTransaction) -> Result<Verdict, String> {
-    let next_height = world.chain.len() as Height + 1;
-    let permitted = check_permission(next_height, &world.final_state, tx).is_ok();
-    let context = BlockContext {
-        chain_id: CHAIN_ID,
-        height: next_height,
-        parameters: &world.genesis.parameters,
-    };
-    let admissible = check_admissible(&context, tx).is_ok();
-    let signed = tx.verify_signature().is_ok();
-    if signed {
+/// Mempool admission, the node's own: [`Engine::admit`] on an engine at the fixture chain's tip
+/// (permission, form, expiry, size, duplicates against the pool and the committed chain, then
+/// the signature). Whatever it admits must carry a genuine signature.
+fn admit(
+    world: &World,
+    engine: &mut Engine<MemoryStore>,
+    tx: &SignedTransaction,
+) -> Result<Verdict, String> {
+    if tx.verify_signature().is_ok() {
         genuine(world, &tx.tx.signer, &tx.signing_bytes(), &tx.signature)?;
     }
-    Ok(Verdict::accepted_if(permitted && admissible && signed))
+    let admitted = engine.admit(tx.clone(), SignatureCheck::Unchecked).is_ok();
+    if admitted && tx.verify_signature().is_err() {
+        return Err(format!("admission took {} with a bad signature", tx.id()));
+    }
+    Ok(Verdict::accepted_if(admitted))
 }
 
 fn consensus_message(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdict, String> {
@@ -389,9 +390,11 @@ fn transaction_batch(world: &World, input: &[u8], probe: &mut Probe) -> Result<V
     if batch.len() > MAX_GOSSIP_BATCH {
         return Ok(Verdict::Decoded);
     }
+    // One node admits the whole batch, as it would a gossip message.
+    let mut engine = world.engine(world.tip_store.clone());
     let mut every_one_admitted = !batch.is_empty();
     for tx in &batch {
-        every_one_admitted &= admit(world, tx)? == Verdict::Accepted;
+        every_one_admitted &= admit(world, &mut engine, tx)? == Verdict::Accepted;
     }
     Ok(Verdict::accepted_if(every_one_admitted))
 }
@@ -464,7 +467,10 @@ fn certified(chain: &[ChainBlock]) -> Vec<(Block, CommitCertificate)> {
         .collect()
 }
 
-/// What the engine does with synced blocks: certificate first, then the block on its parent.
+/// What a syncing node does with a response: the engine's own [`Engine::on_synced_block`], from
+/// genesis, block by block. Every block it commits must be the fixture chain's block at that
+/// height (a forged or altered block never commits), and no response may stop the engine (a
+/// certified block that does not re-execute would).
 fn sync_response(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdict, String> {
     let cap = usize::try_from(world.genesis.parameters.max_block_bytes)
         .unwrap_or(usize::MAX)
@@ -473,20 +479,23 @@ fn sync_response(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdi
     let Ok(blocks) = probe.decode(input, decode)? else {
         return Ok(Verdict::Rejected);
     };
-    let mut applied = false;
-    for (block, certificate) in &blocks {
-        let Some(parent) = parent_of(world, block.height()) else {
-            continue;
-        };
-        let certified = certificate.height == block.height()
-            && certificate
-                .verify_for(CHAIN_ID, &world.validators, &block.hash())
-                .is_ok();
-        if certified {
-            applied |= check_on(world, parent, block, CheckMode::Certified);
+    let mut engine = world.engine(MemoryStore::new(&world.genesis));
+    for (block, certificate) in blocks {
+        if let Err(error) = engine.on_synced_block(block, certificate, SYNC_NOW_MS) {
+            return Err(format!("a sync response stopped the engine: {error}"));
         }
     }
-    Ok(Verdict::accepted_if(applied))
+    let tip = engine.store().tip().map_err(|e| e.to_string())?.height;
+    for height in 1..=tip {
+        let committed = engine.store().block(height).map_err(|e| e.to_string())?;
+        let real = parent_of(world, height).map(|link| &link.block);
+        if committed.as_ref().map(|(block, _)| block) != real {
+            return Err(format!(
+                "the engine committed a block at height {height} that is not the chain's"
+            ));
+        }
+    }
+    Ok(Verdict::accepted_if(tip > 0))
 }
 
 /// `(root, state, key)` claims state proofs are checked against: present and absent keys under
@@ -577,7 +586,7 @@ fn grpc_submit(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdict
             .map(|request| codec::decode::<SignedTransaction>(&request.signed_transaction))
     };
     match probe.decode(input, decode)? {
-        Ok(Ok(tx)) => admit(world, &tx),
+        Ok(Ok(tx)) => admit(world, &mut world.engine(world.tip_store.clone()), &tx),
         _ => Ok(Verdict::Rejected),
     }
 }

@@ -9,8 +9,8 @@ use cassia_consensus::{
     Message, NewView, Payload, PreparedCertificate, Proposal, SignedViewChange, ViewChange,
 };
 use cassia_crypto::{Hash, Keypair, PublicKey};
-use cassia_engine::Tip;
 use cassia_engine::block::{BuildContext, build_block};
+use cassia_engine::{Engine, EngineConfig, MemoryStore, MempoolLimits, Store as _, Tip};
 use cassia_ledger::block::{receipts_tree, tx_tree};
 use cassia_ledger::evidence::{
     self, EvidencePackage, EvidenceParts, VALIDATOR_SET_KEY, ValidatorSetChange,
@@ -72,6 +72,8 @@ pub struct World {
     pub evidence: EvidencePackage,
     /// Its canonical bytes.
     pub evidence_bytes: Vec<u8>,
+    /// A store holding the fixture chain, committed through the engine's real sync path.
+    pub tip_store: MemoryStore,
 }
 
 fn validator(index: usize, key: &Keypair) -> Validator {
@@ -218,6 +220,7 @@ impl World {
         let evidence = evidence_package(&genesis, &validator_keys, &joiner_key, &admin);
         let evidence_bytes = evidence.to_bytes();
         evidence::verify(&evidence_bytes, &genesis).expect("the fixture evidence package is valid");
+        let tip_store = synced_store(&genesis, &validator_keys[0], &chain);
         World {
             validator_keys,
             joiner_key,
@@ -231,7 +234,18 @@ impl World {
             messages,
             evidence,
             evidence_bytes,
+            tip_store,
         }
+    }
+
+    /// An engine over `store`, as validator 0's node would open it (empty mempool).
+    pub fn engine(&self, store: MemoryStore) -> Engine<MemoryStore> {
+        let config = EngineConfig {
+            chain_id: CHAIN_ID.into(),
+            key: self.validator_keys[0].clone(),
+            mempool: MempoolLimits::default(),
+        };
+        Engine::open(config, store).expect("a fixture store opens")
     }
 
     /// The key behind `public`, if the fuzzer holds it.
@@ -274,6 +288,28 @@ fn leader_key<'a>(
     keys.iter()
         .find(|key| key.public() == leader)
         .expect("every validator key is known")
+}
+
+/// A clock reading later than every fixture block: synced blocks are never "from the future".
+pub const SYNC_NOW_MS: u64 = GENESIS_TIME_MS + 1_000_000_000;
+
+/// The fixture chain committed into a fresh store the way a syncing node commits it.
+fn synced_store(genesis: &Genesis, key: &Keypair, chain: &[ChainBlock]) -> MemoryStore {
+    let config = EngineConfig {
+        chain_id: CHAIN_ID.into(),
+        key: key.clone(),
+        mempool: MempoolLimits::default(),
+    };
+    let mut engine = Engine::open(config, MemoryStore::new(genesis)).expect("a fresh store opens");
+    for link in chain {
+        let block = link.block.clone();
+        let _ = engine
+            .on_synced_block(block, link.certificate.clone(), SYNC_NOW_MS)
+            .expect("the fixture chain syncs");
+    }
+    let tip = engine.store().tip().expect("a memory store answers").height;
+    assert_eq!(tip, chain.len() as Height, "every fixture block committed");
+    engine.into_store()
 }
 
 /// Builds, executes and certifies the fixture chain; returns it and the state after it.
