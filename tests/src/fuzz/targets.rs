@@ -118,10 +118,10 @@ impl Target {
         let chain = &world.chain;
         match self {
             Target::ConsensusMessage => world.messages.iter().map(Message::to_bytes).collect(),
-            Target::Transaction => world.transactions.iter().map(codec::encode).collect(),
+            Target::Transaction => world.pending.iter().map(codec::encode).collect(),
             Target::TransactionBatch => vec![
-                codec::encode(&world.transactions),
-                codec::encode(&world.transactions[..1].to_vec()),
+                codec::encode(&world.pending),
+                codec::encode(&world.pending[..1].to_vec()),
                 codec::encode(&Vec::<SignedTransaction>::new()),
             ],
             Target::Block => chain.iter().map(|c| codec::encode(&c.block)).collect(),
@@ -133,7 +133,7 @@ impl Target {
                 .into_iter()
                 .map(|(root, state, key)| codec::encode(&prove(state, &root, &key)))
                 .collect(),
-            Target::GrpcSubmit => world.transactions.iter().map(submit_request).collect(),
+            Target::GrpcSubmit => world.pending.iter().map(submit_request).collect(),
             Target::Evidence => vec![world.evidence_bytes.clone()],
         }
     }

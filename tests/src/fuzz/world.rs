@@ -74,6 +74,9 @@ pub struct World {
     pub evidence_bytes: Vec<u8>,
     /// A store holding the fixture chain, committed through the engine's real sync path.
     pub tip_store: MemoryStore,
+    /// The chain's transactions signed again with other nonces and a later `valid_until`: not
+    /// committed, so the tip admits them (the chain's own are duplicates there).
+    pub pending: Vec<SignedTransaction>,
 }
 
 fn validator(index: usize, key: &Keypair) -> Validator {
@@ -212,7 +215,7 @@ impl World {
         let genesis = genesis(&validator_keys, &admin);
         let validators = genesis.validator_set();
         let (chain, final_state) = build_chain(&genesis, &validator_keys, &admin, &outsider);
-        let transactions = chain
+        let transactions: Vec<SignedTransaction> = chain
             .iter()
             .flat_map(|c| c.block.transactions.iter().cloned())
             .collect();
@@ -221,6 +224,11 @@ impl World {
         let evidence_bytes = evidence.to_bytes();
         evidence::verify(&evidence_bytes, &genesis).expect("the fixture evidence package is valid");
         let tip_store = synced_store(&genesis, &validator_keys[0], &chain);
+        let keys: Vec<&Keypair> = validator_keys
+            .iter()
+            .chain([&joiner_key, &admin, &outsider])
+            .collect();
+        let pending = resigned(&transactions, &keys);
         World {
             validator_keys,
             joiner_key,
@@ -235,6 +243,7 @@ impl World {
             evidence,
             evidence_bytes,
             tip_store,
+            pending,
         }
     }
 
@@ -288,6 +297,24 @@ fn leader_key<'a>(
     keys.iter()
         .find(|key| key.public() == leader)
         .expect("every validator key is known")
+}
+
+/// `transactions` with fresh nonces and room to be admitted after the fixture chain, each signed
+/// again by its signer.
+fn resigned(transactions: &[SignedTransaction], keys: &[&Keypair]) -> Vec<SignedTransaction> {
+    transactions
+        .iter()
+        .map(|signed| {
+            let key = keys
+                .iter()
+                .find(|key| key.public() == signed.tx.signer)
+                .expect("the fixture signed it");
+            let mut tx = signed.tx.clone();
+            tx.nonce ^= 1 << 63;
+            tx.valid_until = CHAIN_BLOCKS as Height + 100;
+            tx.sign(key)
+        })
+        .collect()
 }
 
 /// A clock reading later than every fixture block: synced blocks are never "from the future".
