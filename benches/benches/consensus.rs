@@ -44,7 +44,7 @@ fn height(n: usize) -> Height {
         parent: Hash::of(b"genesis"),
         timestamp_ms: 1,
         proposer: leader.public(),
-        tx_root: Hash::ZERO,
+        tx_root: cassia_crypto::merkle::empty_root(),
         receipts_root: Hash::ZERO,
         state_root: Hash::ZERO,
         validator_set_hash: validators.hash(),

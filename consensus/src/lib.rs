@@ -52,7 +52,7 @@
 //!     parent: Hash::of(b"genesis"),
 //!     timestamp_ms: 1,
 //!     proposer: key.public(),
-//!     tx_root: Hash::ZERO,
+//!     tx_root: cassia_crypto::merkle::empty_root(), // no transactions
 //!     receipts_root: Hash::ZERO,
 //!     state_root: Hash::ZERO,
 //!     validator_set_hash: validators.hash(),

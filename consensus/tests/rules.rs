@@ -61,7 +61,7 @@ impl Setup {
             parent: Hash::of(b"genesis"),
             timestamp_ms,
             proposer: self.validators.leader(1, view).node_key,
-            tx_root: Hash::ZERO,
+            tx_root: cassia_crypto::merkle::empty_root(),
             receipts_root: Hash::ZERO,
             state_root: Hash::ZERO,
             validator_set_hash: self.validators.hash(),
@@ -312,6 +312,41 @@ fn bad_messages_are_dropped_and_counted_by_reason() {
         assert_eq!(drops.get(reason), 1, "{reason:?}");
     }
     assert_eq!(replica.view(), 0);
+}
+
+/// The leader's signature covers the header only: a pre-prepare whose header is genuine but
+/// whose transactions are not the ones its `tx_root` commits to is malformed, screened out
+/// before validation, and never voted on.
+#[test]
+fn a_genuine_header_around_another_body_is_malformed() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let mut block = s.block(0, 10);
+    let key = &s.keys[1];
+    let stray = cassia_ledger::Transaction {
+        chain_id: CHAIN.into(),
+        signer: key.public(),
+        nonce: 1,
+        valid_until: 10,
+        op: cassia_ledger::Operation::Notarize {
+            digest: Hash::of(b"stray"),
+            metadata: String::new(),
+            co_signers: Vec::new(),
+        },
+    }
+    .sign(key);
+    block.transactions.push(stray);
+    let tampered = s.pre_prepare(&block);
+    assert_eq!(replica.screen(&tampered), Err(DropReason::Malformed));
+    let actions = replica.step(Input::Message(tampered));
+    assert!(
+        actions.requests.is_empty(),
+        "nothing to validate: {actions:?}"
+    );
+    assert!(signed_prepares(&actions).is_empty());
+    assert_eq!(replica.stats().drops.get(DropReason::Malformed), 1);
+    let genuine = s.pre_prepare(&s.block(0, 10));
+    assert_eq!(replica.screen(&genuine), Ok(()), "the matching body passes");
 }
 
 #[test]

@@ -283,7 +283,7 @@ impl<S: Store> Engine<S> {
         let certified = certificate
             .verify_for(&self.config.chain_id, &validators, &block.hash())
             .is_ok()
-            && cassia_ledger::block::tx_tree(&block.transactions).root() == block.header.tx_root;
+            && block.body_matches_header();
         if !certified {
             self.stats.rejected_synced_blocks = self.stats.rejected_synced_blocks.saturating_add(1);
             return Ok(Output::default());

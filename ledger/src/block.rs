@@ -66,6 +66,13 @@ impl Block {
     pub fn tx_tree(&self) -> MerkleTree {
         tx_tree(&self.transactions)
     }
+
+    /// Whether the transactions are the ones the header commits to (`tx_root`). A signature or
+    /// certificate covers the header only: a body that does not match is another block's, or
+    /// none, whatever vouches for the header.
+    pub fn body_matches_header(&self) -> bool {
+        self.tx_tree().root() == self.header.tx_root
+    }
 }
 
 /// The Merkle tree over `transactions`.

@@ -338,8 +338,12 @@ impl Replica {
     fn well_formed(&self, payload: &Payload) -> bool {
         let n = self.validators.len();
         match payload {
+            // A signature covers the header hash only; a body that is not the header's would be
+            // validated, voted on or committed as if it were the signed block.
             Payload::PrePrepare { proposal, block } => {
-                block.height() == proposal.height && block.hash() == proposal.block_hash
+                block.height() == proposal.height
+                    && block.hash() == proposal.block_hash
+                    && block.body_matches_header()
             }
             Payload::Vote(_) => true,
             Payload::ViewChange {
@@ -348,7 +352,9 @@ impl Replica {
             } => match (&view_change.prepared, prepared_block) {
                 (None, None) => true,
                 (Some(certificate), Some(block)) => {
-                    certificate.signatures.len() <= n && block.hash() == certificate.block_hash
+                    certificate.signatures.len() <= n
+                        && block.hash() == certificate.block_hash
+                        && block.body_matches_header()
                 }
                 _ => false,
             },
@@ -362,6 +368,7 @@ impl Replica {
                     })
                     && block.height() == new_view.height
                     && block.hash() == new_view.block_hash
+                    && block.body_matches_header()
             }
             Payload::Decided(certificate) => certificate.signatures.len() <= n,
         }
