@@ -29,6 +29,15 @@ fn genesis(key: &Keypair) -> Genesis {
     }
 }
 
+/// The engine configuration of `key`'s node on `genesis`.
+fn config(genesis: &Genesis, key: &Keypair) -> EngineConfig {
+    EngineConfig {
+        chain_id: genesis.chain_id.clone(),
+        key: key.clone(),
+        mempool: MempoolLimits::default(),
+    }
+}
+
 /// A notarization of about 300 encoded bytes.
 fn notarize(key: &Keypair, nonce: u64) -> SignedTransaction {
     Transaction {
@@ -56,11 +65,7 @@ fn admission_and_the_view_timer_follow_the_parameters_in_force() {
         ..Parameters::default()
     };
     store.schedule_parameters(2, tightened.clone());
-    let config = EngineConfig {
-        chain_id: genesis.chain_id.clone(),
-        key: key.clone(),
-        mempool: MempoolLimits::default(),
-    };
+    let config = config(&genesis, &key);
     let mut engine = Engine::open(config, store).expect("opens");
     let _ = engine.start(2_000).expect("starts");
     assert_eq!(engine.parameters(), &genesis.parameters);
@@ -106,11 +111,7 @@ fn admission_and_the_view_timer_follow_the_parameters_in_force() {
 fn a_stranger_is_refused_before_anything_is_pooled() {
     let key = Keypair::from_secret([9; 32]);
     let genesis = genesis(&key);
-    let config = EngineConfig {
-        chain_id: genesis.chain_id.clone(),
-        key: key.clone(),
-        mempool: MempoolLimits::default(),
-    };
+    let config = config(&genesis, &key);
     let mut engine = Engine::open(config, MemoryStore::new(&genesis)).expect("opens");
     let stranger = Keypair::from_secret([10; 32]);
     let refused = engine.admit(notarize(&stranger, 1), SignatureCheck::Unchecked);
@@ -128,11 +129,7 @@ fn a_stranger_is_refused_before_anything_is_pooled() {
 fn a_synced_block_whose_body_is_not_the_certified_one_is_refused_not_fatal() {
     let key = Keypair::from_secret([9; 32]);
     let genesis = genesis(&key);
-    let config = EngineConfig {
-        chain_id: genesis.chain_id.clone(),
-        key: key.clone(),
-        mempool: MempoolLimits::default(),
-    };
+    let config = config(&genesis, &key);
     let mut leader = Engine::open(config.clone(), MemoryStore::new(&genesis)).expect("opens");
     let _ = leader.start(2_000).expect("starts");
     leader

@@ -37,14 +37,8 @@ use super::mutate::{self, random_bytes};
 use super::world::{CHAIN_ID, ChainBlock, GENESIS_TIME_MS, SYNC_NOW_MS, World};
 use crate::rng::Rng;
 
-/// Largest gossip batch a node accepts (`cassia_node::runtime::MAX_GOSSIP_BATCH`).
-pub const MAX_GOSSIP_BATCH: usize = 512;
-
-/// Blocks a sync server sends at most (`cassia_node::runtime::MAX_SYNC_RESPONSE_BLOCKS`).
-pub const MAX_SYNC_RESPONSE_BLOCKS: u64 = 64;
-
-/// Room a consensus message has beyond a block (`node/src/runtime/mod.rs`, `on_consensus_message`).
-const MESSAGE_OVERHEAD_BYTES: usize = 1 << 20;
+/// The node's own caps, so the targets judge by what the node applies.
+pub use cassia_node::runtime::{MAX_GOSSIP_BATCH, MAX_SYNC_RESPONSE_BLOCKS};
 
 /// The most one decode of `input_len` bytes may allocate at once: the codec's own budget (the
 /// next power of two above [`ALLOCATION_FACTOR`] times the input, at least 4 KiB) plus 1 MiB.
@@ -329,9 +323,7 @@ fn admit(
 }
 
 fn consensus_message(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdict, String> {
-    let cap = usize::try_from(world.genesis.parameters.max_block_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_add(MESSAGE_OVERHEAD_BYTES);
+    let cap = cassia_engine::message_cap(&world.genesis.parameters);
     let Ok(message) = probe.decode(input, |bytes| Message::from_bytes(bytes, cap))? else {
         return Ok(Verdict::Rejected);
     };
@@ -472,9 +464,7 @@ fn certified(chain: &[ChainBlock]) -> Vec<(Block, CommitCertificate)> {
 /// height (a forged or altered block never commits), and no response may stop the engine (a
 /// certified block that does not re-execute would).
 fn sync_response(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdict, String> {
-    let cap = usize::try_from(world.genesis.parameters.max_block_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_mul(2);
+    let cap = cassia_node::runtime::sync_response_cap(&world.genesis.parameters);
     let decode = |bytes: &[u8]| codec::decode_capped::<Vec<(Block, CommitCertificate)>>(bytes, cap);
     let Ok(blocks) = probe.decode(input, decode)? else {
         return Ok(Verdict::Rejected);
