@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             co_signers: Vec::new(),
         },
     }
-    .sign(&key);
+    .sign(&status.genesis, &key);
     let committed = client.submit_and_wait(&tx, Duration::from_secs(30)).await?;
     println!(
         "transaction {} committed at height {} ({})",
@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     block
         .certificate
-        .verify_for(&status.chain_id, &validators, &committed.header.hash())?;
+        .verify_for(&status.genesis, &validators, &committed.header.hash())?;
     println!(
         "certificate checked: {} validator signatures",
         block.certificate.signatures.len()

@@ -19,7 +19,7 @@
 //!     valid_until: status.height + 100,
 //!     op: Operation::Put { namespace: "licences".into(), key: b"GX-001".to_vec(), value: b"valid".to_vec() },
 //! }
-//! .sign(&key);
+//! .sign(&status.genesis, &key);
 //! let id = client.submit(&tx).await?;
 //! println!("submitted {id}");
 //! # Ok(())
@@ -28,7 +28,7 @@
 
 use std::time::Duration;
 
-use cassia_crypto::{Hash, merkle};
+use cassia_crypto::{GenesisHash, Hash, merkle};
 use cassia_ledger::state_tree::StateProof;
 use cassia_ledger::{Block, BlockHeader, CommitCertificate, Receipt, SignedTransaction, codec};
 
@@ -41,7 +41,7 @@ pub const READER_HEADER: &str = "x-cassia-reader";
 /// Header with the credential's time, milliseconds since the Unix epoch.
 pub const READER_TIME_HEADER: &str = "x-cassia-reader-time-ms";
 /// Header with the reader's signature (hex) over
-/// `cassia_ledger::execution::read_signing_bytes(chain_id, raw_key, time_ms)`.
+/// `cassia_ledger::execution::read_signing_bytes(genesis, raw_key, time_ms)`.
 pub const READER_SIGNATURE_HEADER: &str = "x-cassia-reader-signature";
 
 /// The encoded protobuf file descriptor set of `cassia.v1`, served by gRPC server reflection
@@ -83,6 +83,9 @@ pub enum ApiError {
 pub struct NodeStatus {
     /// Chain id.
     pub chain_id: String,
+    /// The genesis hash: what a client signs for (see [`cassia_crypto::signing_bytes`]). A
+    /// client should compare it with the genesis file it trusts before signing anything.
+    pub genesis: GenesisHash,
     /// Last committed height.
     pub height: u64,
     /// Its block hash.
@@ -170,7 +173,7 @@ pub struct Client {
     state: pb::state_service_client::StateServiceClient<tonic::transport::Channel>,
     node: pb::node_service_client::NodeServiceClient<tonic::transport::Channel>,
     /// Signs state queries as this account (for namespaces with a readers list).
-    reader: Option<(cassia_crypto::Keypair, String)>,
+    reader: Option<(cassia_crypto::Keypair, GenesisHash)>,
 }
 
 /// Checks that `leaf` is under `root` by `proof`.
@@ -264,22 +267,22 @@ impl Client {
         })
     }
 
-    /// Signs every later state query and history request as `account` on `chain_id`, so
-    /// namespaces whose readers include its organization answer.
-    pub fn with_reader(mut self, account: cassia_crypto::Keypair, chain_id: &str) -> Client {
-        self.reader = Some((account, chain_id.to_string()));
+    /// Signs every later state query and history request as `account` on the chain `genesis`,
+    /// so namespaces whose readers include its organization answer.
+    pub fn with_reader(mut self, account: cassia_crypto::Keypair, genesis: GenesisHash) -> Client {
+        self.reader = Some((account, genesis));
         self
     }
 
     /// `message` as a request, with a reader credential for `raw_key` if a reader is set.
     fn reading<T>(&self, message: T, raw_key: &[u8]) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        if let Some((account, chain_id)) = &self.reader {
+        if let Some((account, genesis)) = &self.reader {
             let time_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
             let signature = account.sign_raw(&cassia_ledger::execution::read_signing_bytes(
-                chain_id, raw_key, time_ms,
+                genesis, raw_key, time_ms,
             ));
             let headers = [
                 (READER_HEADER, account.public().to_hex()),
@@ -490,6 +493,7 @@ impl Client {
             block_hash: hash_from(&status.block_hash, "block_hash")?,
             state_root: hash_from(&status.state_root, "state_root")?,
             chain_id: status.chain_id,
+            genesis: GenesisHash(hash_from(&status.genesis_hash, "genesis_hash")?),
             height: status.height,
             view: status.view,
             connected_peers: status.connected_peers,

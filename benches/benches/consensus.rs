@@ -6,11 +6,11 @@
 use std::hint::black_box;
 
 use cassia_consensus::{Config, Input, Message, Payload, Proposal, Replica};
-use cassia_crypto::{Hash, Keypair};
+use cassia_crypto::{GenesisHash, Hash, Keypair};
 use cassia_ledger::{Block, BlockHeader, Validator, ValidatorSet, Vote, VoteKind};
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 
-const CHAIN_ID: &str = "bench";
+const GENESIS: GenesisHash = GenesisHash(Hash([0xbe; 32]));
 
 /// One height as replica 0 (a backup) sees it: the leader's pre-prepare, then every other
 /// validator's prepare and commit.
@@ -60,7 +60,7 @@ fn height(n: usize) -> Height {
         block_hash,
     };
     let mut messages = vec![Message::sign(
-        CHAIN_ID,
+        &GENESIS,
         leader,
         Payload::PrePrepare { proposal, block },
     )];
@@ -74,11 +74,11 @@ fn height(n: usize) -> Height {
         messages.extend(
             keys[1..]
                 .iter()
-                .map(|key| Message::sign(CHAIN_ID, key, Payload::Vote(vote))),
+                .map(|key| Message::sign(&GENESIS, key, Payload::Vote(vote))),
         );
     }
     let config = Config {
-        chain_id: CHAIN_ID.into(),
+        genesis: GENESIS,
         key: keys[0].clone(),
         base_timeout_ms: 1_000,
     };

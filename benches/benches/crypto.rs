@@ -10,17 +10,17 @@ mod common;
 use std::hint::black_box;
 
 use cassia_crypto::{Domain, Keypair, PublicKey, Signature, signing_bytes, verify_batch};
-use common::{CHAIN_ID, PAYLOAD_BYTES, account, payload};
+use common::{GENESIS, PAYLOAD_BYTES, account, payload};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 
 fn bench_sign_and_verify(c: &mut Criterion) {
     let key = account(1);
     let public = key.public();
     let message = payload(1, 0);
-    let signature = key.sign(Domain::Transaction, CHAIN_ID, &message);
+    let signature = key.sign(Domain::Transaction, &GENESIS, &message);
     assert!(
         public
-            .verify(Domain::Transaction, CHAIN_ID, &message, &signature)
+            .verify(Domain::Transaction, &GENESIS, &message, &signature)
             .is_ok(),
         "the benchmark signature verifies"
     );
@@ -28,7 +28,7 @@ fn bench_sign_and_verify(c: &mut Criterion) {
     let mut sign = c.benchmark_group("crypto::sign");
     sign.throughput(Throughput::Elements(1));
     sign.bench_function(format!("bytes={PAYLOAD_BYTES}"), |b| {
-        b.iter(|| key.sign(Domain::Transaction, CHAIN_ID, black_box(&message)));
+        b.iter(|| key.sign(Domain::Transaction, &GENESIS, black_box(&message)));
     });
     sign.finish();
 
@@ -38,7 +38,7 @@ fn bench_sign_and_verify(c: &mut Criterion) {
         b.iter(|| {
             public.verify(
                 Domain::Transaction,
-                CHAIN_ID,
+                &GENESIS,
                 black_box(&message),
                 black_box(&signature),
             )
@@ -58,7 +58,7 @@ struct Batch {
 fn batch(n: u64) -> Batch {
     let signers: Vec<Keypair> = (0..n).map(|i| account(1_000 + i)).collect();
     let messages: Vec<Vec<u8>> = (0..n)
-        .map(|i| signing_bytes(Domain::Transaction, CHAIN_ID, &payload(2, i)))
+        .map(|i| signing_bytes(Domain::Transaction, &GENESIS, &payload(2, i)))
         .collect();
     let signatures = signers
         .iter()

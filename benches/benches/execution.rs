@@ -22,7 +22,8 @@ use cassia_ledger::execution::{
 };
 use cassia_ledger::{Parameters, state_tree};
 use common::{
-    CHAIN_ID, NAMESPACE, accounts, block_transactions, payload, permissions_state, record_key,
+    CHAIN_ID, GENESIS, NAMESPACE, accounts, block_transactions, payload, permissions_state,
+    record_key,
 };
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 
@@ -65,6 +66,7 @@ fn bench_block(c: &mut Criterion) {
     let parameters = Parameters::default();
     let context = BlockContext {
         chain_id: CHAIN_ID,
+        genesis: &GENESIS,
         height: HEIGHT,
         parameters: &parameters,
     };

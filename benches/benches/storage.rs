@@ -22,7 +22,7 @@ use cassia_ledger::{
     Vote, VoteKind, state_tree,
 };
 use cassia_storage::Database;
-use common::{CHAIN_ID, accounts, block_transactions};
+use common::{CHAIN_ID, GENESIS, accounts, block_transactions};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_main};
 
 /// A chain being committed to a store in a temporary directory.
@@ -101,6 +101,7 @@ impl Chain {
         let transactions = block_transactions(&self.accounts, height, count);
         let context = BlockContext {
             chain_id: CHAIN_ID,
+            genesis: &GENESIS,
             height,
             parameters: &self.parameters,
         };
@@ -146,7 +147,7 @@ impl Chain {
             .iter()
             .map(|key| ValidatorSignature {
                 validator: key.public(),
-                signature: vote.sign(CHAIN_ID, key),
+                signature: vote.sign(&GENESIS, key),
             })
             .collect();
         signatures.sort_by_key(|s| s.validator);
@@ -157,7 +158,7 @@ impl Chain {
             signatures,
         };
         certificate
-            .verify_for(CHAIN_ID, &self.validators, &block.hash())
+            .verify_for(&GENESIS, &self.validators, &block.hash())
             .expect("the benchmark certificate is valid");
         certificate
     }

@@ -26,7 +26,7 @@
 //!
 //! ```
 //! use cassia_consensus::{Config, Input, Replica, Request};
-//! use cassia_crypto::{Hash, Keypair};
+//! use cassia_crypto::{GenesisHash, Hash, Keypair};
 //! use cassia_ledger::{Block, BlockHeader, Validator, ValidatorSet};
 //!
 //! let key = Keypair::from_secret([7; 32]);
@@ -38,7 +38,8 @@
 //!         p2p_address: String::new(),
 //!     }],
 //! };
-//! let config = Config { chain_id: "dev".into(), key: key.clone(), base_timeout_ms: 1_000 };
+//! let genesis = GenesisHash(Hash::of(b"the genesis"));
+//! let config = Config { genesis, key: key.clone(), base_timeout_ms: 1_000 };
 //! let mut replica = Replica::new(config, 1, validators.clone(), None).expect("a valid set");
 //!
 //! let started = replica.step(Input::Start);
@@ -64,7 +65,7 @@
 //! // The host validates it; with n = 1 the prepare and commit quorums are this replica alone.
 //! let decided = replica.step(Input::BlockValidated { height: 1, view: 0, block_hash: block.hash(), valid: true });
 //! let commit = decided.commit.expect("committed");
-//! assert!(commit.certificate.verify_for("dev", &validators, &block.hash()).is_ok());
+//! assert!(commit.certificate.verify_for(&genesis, &validators, &block.hash()).is_ok());
 //! assert_eq!(decided.requests, vec![Request::ValidatorSet { height: 2 }]);
 //! ```
 

@@ -22,7 +22,9 @@
 //! [`CommitCertificate`] that anyone can check offline.
 
 use bincode::{Decode, Encode};
-use cassia_crypto::{CryptoError, Domain, Hash, Keypair, PublicKey, Signature, signing_bytes};
+use cassia_crypto::{
+    CryptoError, Domain, GenesisHash, Hash, Keypair, PublicKey, Signature, signing_bytes,
+};
 use cassia_ledger::{
     Block, CertificateError, CommitCertificate, Height, ValidatorSet, ValidatorSignature, View,
     Vote, VoteKind, codec,
@@ -71,14 +73,14 @@ impl PreparedCertificate {
     /// Checks quorum, membership, distinctness and every signature against `validators`.
     pub fn verify(
         &self,
-        chain_id: &str,
+        genesis: &GenesisHash,
         validators: &ValidatorSet,
     ) -> Result<(), CertificateError> {
         let mut batch = SignatureBatch::default();
         check_quorum(
             &self.vote(),
             &self.signatures,
-            chain_id,
+            genesis,
             validators,
             &mut batch,
         )?;
@@ -112,8 +114,8 @@ pub struct SignedViewChange {
 
 impl SignedViewChange {
     /// The exact bytes the signature covers.
-    pub fn signing_bytes(&self, chain_id: &str) -> Vec<u8> {
-        statement_bytes(chain_id, TAG_VIEW_CHANGE, &self.view_change)
+    pub fn signing_bytes(&self, genesis: &GenesisHash) -> Vec<u8> {
+        statement_bytes(genesis, TAG_VIEW_CHANGE, &self.view_change)
     }
 }
 
@@ -231,17 +233,17 @@ impl Payload {
     }
 
     /// The exact bytes the sender signs (see the module docs).
-    pub fn signing_bytes(&self, chain_id: &str) -> Vec<u8> {
+    pub fn signing_bytes(&self, genesis: &GenesisHash) -> Vec<u8> {
         match self {
             Payload::PrePrepare { proposal, .. } => {
-                statement_bytes(chain_id, TAG_PROPOSAL, proposal)
+                statement_bytes(genesis, TAG_PROPOSAL, proposal)
             }
-            Payload::Vote(vote) => vote.signing_bytes(chain_id),
+            Payload::Vote(vote) => vote.signing_bytes(genesis),
             Payload::ViewChange { view_change, .. } => {
-                statement_bytes(chain_id, TAG_VIEW_CHANGE, view_change)
+                statement_bytes(genesis, TAG_VIEW_CHANGE, view_change)
             }
-            Payload::NewView { new_view, .. } => statement_bytes(chain_id, TAG_NEW_VIEW, new_view),
-            Payload::Decided(certificate) => statement_bytes(chain_id, TAG_DECIDED, certificate),
+            Payload::NewView { new_view, .. } => statement_bytes(genesis, TAG_NEW_VIEW, new_view),
+            Payload::Decided(certificate) => statement_bytes(genesis, TAG_DECIDED, certificate),
         }
     }
 }
@@ -249,32 +251,33 @@ impl Payload {
 /// A signed consensus message: the unit on the wire and in the WAL.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Message {
-    /// The chain the message is for.
-    pub chain_id: String,
+    /// The chain the message says it is for: a cheap first filter. The signature is always
+    /// checked against the receiver's own genesis, never this field.
+    pub genesis: GenesisHash,
     /// The validator that signed it.
     pub sender: PublicKey,
     /// What it says.
     pub payload: Payload,
-    /// `sender`'s signature over `payload.signing_bytes(chain_id)`.
+    /// `sender`'s signature over `payload.signing_bytes(genesis)`.
     pub signature: Signature,
 }
 
 impl Message {
-    /// Signs `payload` for `chain_id` with `key`.
-    pub fn sign(chain_id: &str, key: &Keypair, payload: Payload) -> Message {
-        let signature = key.sign_raw(&payload.signing_bytes(chain_id));
+    /// Signs `payload` for the chain `genesis` with `key`.
+    pub fn sign(genesis: &GenesisHash, key: &Keypair, payload: Payload) -> Message {
+        let signature = key.sign_raw(&payload.signing_bytes(genesis));
         Message {
-            chain_id: chain_id.to_string(),
+            genesis: *genesis,
             sender: key.public(),
             payload,
             signature,
         }
     }
 
-    /// Checks the signature (over the message's own chain id).
-    pub fn verify_signature(&self) -> Result<(), CryptoError> {
+    /// Checks the signature as made for the chain `genesis` (the verifier's own).
+    pub fn verify_signature(&self, genesis: &GenesisHash) -> Result<(), CryptoError> {
         self.sender
-            .verify_raw(&self.payload.signing_bytes(&self.chain_id), &self.signature)
+            .verify_raw(&self.payload.signing_bytes(genesis), &self.signature)
     }
 
     /// Height the message is about.
@@ -295,8 +298,9 @@ impl Message {
     /// Whether two messages make the same signed statement (attached blocks aside).
     pub fn same_statement(&self, other: &Message) -> bool {
         self.sender == other.sender
-            && self.payload.signing_bytes(&self.chain_id)
-                == other.payload.signing_bytes(&other.chain_id)
+            && self.genesis == other.genesis
+            && self.payload.signing_bytes(&self.genesis)
+                == other.payload.signing_bytes(&other.genesis)
     }
 
     /// The view change inside, with its signer, if this is a view-change message.
@@ -322,10 +326,10 @@ impl Message {
     }
 }
 
-fn statement_bytes<T: Encode>(chain_id: &str, tag: u8, statement: &T) -> Vec<u8> {
+fn statement_bytes<T: Encode>(genesis: &GenesisHash, tag: u8, statement: &T) -> Vec<u8> {
     let mut payload = vec![tag];
     payload.extend_from_slice(&codec::encode(statement));
-    signing_bytes(Domain::Consensus, chain_id, &payload)
+    signing_bytes(Domain::Consensus, genesis, &payload)
 }
 
 /// Signatures collected to be checked in one ed25519 batch.
@@ -357,12 +361,12 @@ impl SignatureBatch {
 pub(crate) fn check_quorum(
     vote: &Vote,
     signatures: &[ValidatorSignature],
-    chain_id: &str,
+    genesis: &GenesisHash,
     validators: &ValidatorSet,
     batch: &mut SignatureBatch,
 ) -> Result<(), CertificateError> {
     cassia_ledger::validators::check_signers(signatures, validators)?;
-    let message = vote.signing_bytes(chain_id);
+    let message = vote.signing_bytes(genesis);
     for entry in signatures {
         batch.push(message.clone(), entry.signature, entry.validator);
     }
@@ -373,6 +377,10 @@ pub(crate) fn check_quorum(
 mod tests {
     use super::*;
 
+    fn chain() -> GenesisHash {
+        GenesisHash(Hash::of(b"chain"))
+    }
+
     #[test]
     fn signatures_cover_the_statement_not_the_attached_block() {
         let key = Keypair::from_secret([3; 32]);
@@ -382,23 +390,22 @@ mod tests {
             prepared: None,
         };
         let message = Message::sign(
-            "chain",
+            &chain(),
             &key,
             Payload::ViewChange {
                 view_change: view_change.clone(),
                 prepared_block: None,
             },
         );
-        assert!(message.verify_signature().is_ok());
+        assert!(message.verify_signature(&chain()).is_ok());
         let signed = message.signed_view_change().expect("a view change");
         assert!(
             key.public()
-                .verify_raw(&signed.signing_bytes("chain"), &signed.signature)
+                .verify_raw(&signed.signing_bytes(&chain()), &signed.signature)
                 .is_ok()
         );
-        let mut other_chain = message.clone();
-        other_chain.chain_id = "other".into();
-        assert!(other_chain.verify_signature().is_err());
+        let other_chain = GenesisHash(Hash::of(b"other"));
+        assert!(message.verify_signature(&other_chain).is_err());
     }
 
     #[test]
@@ -410,10 +417,10 @@ mod tests {
             view: 1,
             block_hash: Hash::of(b"b"),
         };
-        let message = Message::sign("chain", &key, Payload::Vote(vote));
+        let message = Message::sign(&chain(), &key, Payload::Vote(vote));
         assert_eq!(
             message.signature,
-            vote.sign("chain", &key),
+            vote.sign(&chain(), &key),
             "a vote message carries a plain vote signature"
         );
         let decoded = Message::from_bytes(&message.to_bytes(), 1 << 20).expect("round trip");

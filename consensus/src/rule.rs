@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use cassia_crypto::Hash;
+use cassia_crypto::{GenesisHash, Hash};
 use cassia_ledger::{Height, ValidatorSet, View};
 
 use crate::message::{PreparedCertificate, SignatureBatch, SignedViewChange, check_quorum};
@@ -50,7 +50,7 @@ pub enum NewViewError {
 /// Checks `view_changes` for `(height, view)` (membership, quorum, every signature and
 /// certificate) and returns what the proposal must be.
 pub fn check_view_changes(
-    chain_id: &str,
+    genesis: &GenesisHash,
     validators: &ValidatorSet,
     height: Height,
     view: View,
@@ -74,7 +74,7 @@ pub fn check_view_changes(
             return Err(NewViewError::Mismatch);
         }
         batch.push(
-            signed.signing_bytes(chain_id),
+            signed.signing_bytes(genesis),
             signed.signature,
             signed.signer,
         );
@@ -85,7 +85,7 @@ pub fn check_view_changes(
             check_quorum(
                 &certificate.vote(),
                 &certificate.signatures,
-                chain_id,
+                genesis,
                 validators,
                 &mut batch,
             )

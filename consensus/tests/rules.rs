@@ -4,12 +4,13 @@ use cassia_consensus::{
     Config, ConsensusState, DropReason, Evidence, Input, Message, NewView, Payload,
     PreparedCertificate, Proposal, Replica, Request, TimerCommand, ViewChange,
 };
-use cassia_crypto::{Hash, Keypair};
+use cassia_crypto::{GenesisHash, Hash, Keypair};
 use cassia_ledger::{
     Block, BlockHeader, Validator, ValidatorSet, ValidatorSignature, View, Vote, VoteKind,
 };
 
 const CHAIN: &str = "rules";
+const GENESIS: GenesisHash = GenesisHash(Hash([0x5a; 32]));
 
 struct Setup {
     keys: Vec<Keypair>,
@@ -36,7 +37,7 @@ fn setup() -> Setup {
 impl Setup {
     fn replica(&self, persisted: Option<ConsensusState>) -> Replica {
         let config = Config {
-            chain_id: CHAIN.into(),
+            genesis: GENESIS,
             key: self.keys[0].clone(),
             base_timeout_ms: 1_000,
         };
@@ -79,7 +80,7 @@ impl Setup {
             block_hash: block.hash(),
         };
         Message::sign(
-            CHAIN,
+            &GENESIS,
             &self.keys[self.index_of_leader(0)],
             Payload::PrePrepare {
                 proposal,
@@ -101,7 +102,7 @@ impl Setup {
             prepared,
         };
         Message::sign(
-            CHAIN,
+            &GENESIS,
             &self.keys[from],
             Payload::ViewChange {
                 view_change,
@@ -121,7 +122,7 @@ impl Setup {
             .iter()
             .map(|k| ValidatorSignature {
                 validator: k.public(),
-                signature: vote.sign(CHAIN, k),
+                signature: vote.sign(&GENESIS, k),
             })
             .collect();
         signatures.sort_by_key(|s| s.validator);
@@ -239,7 +240,7 @@ fn a_new_view_that_ignores_the_highest_prepared_certificate_is_rejected() {
         block_hash: fresh.hash(),
     };
     let message = Message::sign(
-        CHAIN,
+        &GENESIS,
         &s.keys[new_leader],
         Payload::NewView {
             new_view: breaking,
@@ -265,7 +266,7 @@ fn a_new_view_that_ignores_the_highest_prepared_certificate_is_rejected() {
         block_hash: prepared_block.hash(),
     };
     let message = Message::sign(
-        CHAIN,
+        &GENESIS,
         &s.keys[new_leader],
         Payload::NewView {
             new_view: following,
@@ -286,10 +287,22 @@ fn bad_messages_are_dropped_and_counted_by_reason() {
     let block = s.block(0, 10);
     let good = s.pre_prepare(&block);
     let mut wrong_chain = good.clone();
-    wrong_chain.chain_id = "other".into();
+    wrong_chain.genesis = GenesisHash(Hash::of(b"other"));
     let mut bad_signature = good.clone();
     bad_signature.signature.0[0] ^= 1;
-    let outsider = Message::sign(CHAIN, &Keypair::from_secret([99; 32]), good.payload.clone());
+    // Signed by a validator key for a copy of the chain (same chain id, another genesis), then
+    // relabelled as ours: the label passes, the signature does not.
+    let mut staging_copy = Message::sign(
+        &GenesisHash(Hash::of(b"staging")),
+        &s.keys[1],
+        good.payload.clone(),
+    );
+    staging_copy.genesis = GENESIS;
+    let outsider = Message::sign(
+        &GENESIS,
+        &Keypair::from_secret([99; 32]),
+        good.payload.clone(),
+    );
     let huge_view = s.view_change(2, u64::MAX, None);
     let vote = Vote {
         kind: VoteKind::Commit,
@@ -297,14 +310,21 @@ fn bad_messages_are_dropped_and_counted_by_reason() {
         view: 0,
         block_hash: block.hash(),
     };
-    let huge_height = Message::sign(CHAIN, &s.keys[2], Payload::Vote(vote));
-    for message in [wrong_chain, bad_signature, outsider, huge_view, huge_height] {
+    let huge_height = Message::sign(&GENESIS, &s.keys[2], Payload::Vote(vote));
+    for message in [
+        wrong_chain,
+        bad_signature,
+        staging_copy,
+        outsider,
+        huge_view,
+        huge_height,
+    ] {
         let _ = replica.step(Input::Message(message));
     }
     let drops = &replica.stats().drops;
+    assert_eq!(drops.get(DropReason::BadSignature), 2);
     for reason in [
         DropReason::WrongChain,
-        DropReason::BadSignature,
         DropReason::NotValidator,
         DropReason::ViewTooFarAhead,
         DropReason::HeightTooFarAhead,
@@ -334,7 +354,7 @@ fn a_genuine_header_around_another_body_is_malformed() {
             co_signers: Vec::new(),
         },
     }
-    .sign(key);
+    .sign(&GENESIS, key);
     block.transactions.push(stray);
     let tampered = s.pre_prepare(&block);
     assert_eq!(replica.screen(&tampered), Err(DropReason::Malformed));
@@ -371,7 +391,7 @@ fn the_validator_set_of_each_height_is_an_input() {
                 block_hash: block.hash(),
             };
             let actions = replica.step(Input::Message(Message::sign(
-                CHAIN,
+                &GENESIS,
                 key,
                 Payload::Vote(vote),
             )));

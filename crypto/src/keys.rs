@@ -3,13 +3,16 @@
 //! Signed bytes are never a bare payload. [`signing_bytes`] lays them out as
 //!
 //! ```text
-//! +-----------+--------+-------------------+----------------+---------+
-//! | "cassia1" | domain | chain id len (u8) | chain id bytes | payload |
-//! +-----------+--------+-------------------+----------------+---------+
-//!    7 bytes    1 byte       1 byte           0..=255 bytes
+//! +-----------+--------+--------------+---------+
+//! | "cassia2" | domain | genesis hash | payload |
+//! +-----------+--------+--------------+---------+
+//!    7 bytes    1 byte     32 bytes
 //! ```
 //!
-//! so that a signature is bound to what it was made for and to one chain.
+//! so that a signature is bound to what it was made for and to one chain. The chain is named by
+//! its genesis hash ([`GenesisHash`]), not its chain id: the hash commits to the id and to the
+//! founding organizations, validators and parameters, so a staging copy that reuses the
+//! production chain id still cannot replay a single production signature, or the reverse.
 //!
 //! Keys are made and signatures produced with `ed25519-dalek` (standard ed25519); signatures are
 //! verified under one rule, ZIP-215, by [`crate::verify`].
@@ -18,6 +21,8 @@ use std::fmt;
 
 use bincode::{Decode, Encode};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+
+use crate::Hash;
 
 /// Failures of key handling and verification.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -79,17 +84,39 @@ pub enum Domain {
     Read = 6,
 }
 
-/// The exact bytes an ed25519 signature covers for `domain`, `chain_id` and `payload`.
+/// The chain a signature is for: the hash of its genesis (approvals aside).
 ///
-/// Chain ids longer than 255 bytes are rejected when a genesis is validated; here such an id is
-/// cut at 255 bytes, which only ever makes verification fail, never succeed wrongly.
-pub fn signing_bytes(domain: Domain, chain_id: &str, payload: &[u8]) -> Vec<u8> {
-    let chain = &chain_id.as_bytes()[..chain_id.len().min(255)];
-    let mut bytes = Vec::with_capacity(9 + chain.len() + payload.len());
-    bytes.extend_from_slice(b"cassia1");
+/// A type of its own so that no other hash (a block's, a transaction's) can be passed where a
+/// signature's chain is meant. Verifiers always take it from their own genesis, never from the
+/// signed object, so an object claiming another chain simply fails to verify.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct GenesisHash(pub Hash);
+
+impl GenesisHash {
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Display for GenesisHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for GenesisHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GenesisHash({})", self.0.short())
+    }
+}
+
+/// The exact bytes an ed25519 signature covers for `domain` on the chain `genesis`.
+pub fn signing_bytes(domain: Domain, genesis: &GenesisHash, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(40 + payload.len());
+    bytes.extend_from_slice(b"cassia2");
     bytes.push(domain as u8);
-    bytes.push(u8::try_from(chain.len()).expect("chain id cut to 255 bytes above"));
-    bytes.extend_from_slice(chain);
+    bytes.extend_from_slice(genesis.as_bytes());
     bytes.extend_from_slice(payload);
     bytes
 }
@@ -120,15 +147,15 @@ impl PublicKey {
         VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::MalformedPublicKey)
     }
 
-    /// Checks `signature` over [`signing_bytes`]`(domain, chain_id, payload)`.
+    /// Checks `signature` over [`signing_bytes`]`(domain, genesis, payload)`.
     pub fn verify(
         &self,
         domain: Domain,
-        chain_id: &str,
+        genesis: &GenesisHash,
         payload: &[u8],
         signature: &Signature,
     ) -> Result<(), CryptoError> {
-        let message = signing_bytes(domain, chain_id, payload);
+        let message = signing_bytes(domain, genesis, payload);
         self.verify_raw(&message, signature)
     }
 
@@ -275,9 +302,9 @@ impl Keypair {
         PublicKey(self.signing.verifying_key().to_bytes())
     }
 
-    /// Signs [`signing_bytes`]`(domain, chain_id, payload)`.
-    pub fn sign(&self, domain: Domain, chain_id: &str, payload: &[u8]) -> Signature {
-        self.sign_raw(&signing_bytes(domain, chain_id, payload))
+    /// Signs [`signing_bytes`]`(domain, genesis, payload)`.
+    pub fn sign(&self, domain: Domain, genesis: &GenesisHash, payload: &[u8]) -> Signature {
+        self.sign_raw(&signing_bytes(domain, genesis, payload))
     }
 
     /// Signs `message` exactly as given (already laid out by [`signing_bytes`]).
@@ -314,41 +341,36 @@ mod tests {
 
     #[test]
     fn signatures_are_bound_to_domain_chain_and_payload() {
+        let chain_a = &GenesisHash(Hash::of(b"chain-a"));
+        let chain_b = &GenesisHash(Hash::of(b"chain-b"));
         let key = Keypair::from_secret([7; 32]);
-        let sig = key.sign(Domain::Vote, "chain-a", b"hello");
+        let sig = key.sign(Domain::Vote, chain_a, b"hello");
         let public = key.public();
-        assert_eq!(
-            public.verify(Domain::Vote, "chain-a", b"hello", &sig),
-            Ok(())
-        );
+        assert_eq!(public.verify(Domain::Vote, chain_a, b"hello", &sig), Ok(()));
         assert!(
             public
-                .verify(Domain::Consensus, "chain-a", b"hello", &sig)
+                .verify(Domain::Consensus, chain_a, b"hello", &sig)
                 .is_err()
         );
         assert!(
             public
-                .verify(Domain::Vote, "chain-b", b"hello", &sig)
+                .verify(Domain::Vote, chain_b, b"hello", &sig)
                 .is_err()
         );
         assert!(
             public
-                .verify(Domain::Vote, "chain-a", b"hellO", &sig)
+                .verify(Domain::Vote, chain_a, b"hellO", &sig)
                 .is_err()
         );
         let other = Keypair::from_secret([8; 32]).public();
-        assert!(
-            other
-                .verify(Domain::Vote, "chain-a", b"hello", &sig)
-                .is_err()
-        );
+        assert!(other.verify(Domain::Vote, chain_a, b"hello", &sig).is_err());
     }
 
     #[test]
     fn batch_verification_accepts_valid_and_rejects_one_bad() {
         let keys: Vec<_> = (0..16u8).map(|i| Keypair::from_secret([i; 32])).collect();
         let messages: Vec<Vec<u8>> = (0..16u8)
-            .map(|i| signing_bytes(Domain::Transaction, "c", &[i]))
+            .map(|i| signing_bytes(Domain::Transaction, &GenesisHash(Hash::of(b"c")), &[i]))
             .collect();
         let mut signatures: Vec<_> = keys
             .iter()

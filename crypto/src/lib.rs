@@ -3,8 +3,9 @@
 //!
 //! - [`Hash`]: a 32-byte blake3 digest, the identity of transactions, blocks and state.
 //! - [`Keypair`], [`PublicKey`], [`Signature`]: ed25519. Every signature is *domain separated*:
-//!   the signed bytes start with a [`Domain`] tag and the chain id, so a signature made for one
-//!   purpose (say a consensus vote) or one chain can never be replayed as another.
+//!   the signed bytes start with a [`Domain`] tag and the chain's [`GenesisHash`], so a signature
+//!   made for one purpose (say a consensus vote) or one chain can never be replayed as another,
+//!   not even on a copy of the chain that reuses its chain id.
 //! - [`verify_batch`]: ed25519 batch verification, several times faster per signature, under the
 //!   same rule as single verification (ZIP-215), so the two agree on every input: [`verify`].
 //! - [`merkle`]: RFC 6962 Merkle trees with inclusion proofs a verifier checks from the root alone.
@@ -13,14 +14,16 @@
 //! - [`PublicKey::peer_id`]: the libp2p identity of a node key, computable from the key alone.
 //!
 //! ```
-//! use cassia_crypto::{Domain, Keypair};
+//! use cassia_crypto::{Domain, GenesisHash, Hash, Keypair};
 //!
+//! let production = GenesisHash(Hash::of(b"the production genesis"));
+//! let staging = GenesisHash(Hash::of(b"a staging copy with the same chain id"));
 //! let key = Keypair::generate();
-//! let signature = key.sign(Domain::Transaction, "gx-gov", b"payload");
-//! assert!(key.public().verify(Domain::Transaction, "gx-gov", b"payload", &signature).is_ok());
+//! let signature = key.sign(Domain::Transaction, &production, b"payload");
+//! assert!(key.public().verify(Domain::Transaction, &production, b"payload", &signature).is_ok());
 //! // The same bytes under another domain or chain do not verify.
-//! assert!(key.public().verify(Domain::Consensus, "gx-gov", b"payload", &signature).is_err());
-//! assert!(key.public().verify(Domain::Transaction, "other", b"payload", &signature).is_err());
+//! assert!(key.public().verify(Domain::Consensus, &production, b"payload", &signature).is_err());
+//! assert!(key.public().verify(Domain::Transaction, &staging, b"payload", &signature).is_err());
 //! ```
 
 mod hash;
@@ -30,5 +33,7 @@ pub mod merkle;
 pub mod verify;
 
 pub use hash::Hash;
-pub use keys::{CryptoError, Domain, Keypair, PublicKey, Signature, random_u64, signing_bytes};
+pub use keys::{
+    CryptoError, Domain, GenesisHash, Keypair, PublicKey, Signature, random_u64, signing_bytes,
+};
 pub use verify::verify_batch;

@@ -16,7 +16,7 @@
 //! A certified block (fetched by sync) skips the proposer and clock checks: 2f+1 validators
 //! already made them.
 
-use cassia_crypto::{Hash, PublicKey, Signature, verify_batch};
+use cassia_crypto::{GenesisHash, Hash, PublicKey, Signature, verify_batch};
 use cassia_ledger::block::{receipts_tree, tx_tree};
 use cassia_ledger::execution::{
     BlockContext, BlockOutcome, BlockRejection, Parent, check_admissible, execute_block,
@@ -106,6 +106,8 @@ pub enum CheckMode {
 pub struct CheckContext<'a> {
     /// Chain id.
     pub chain_id: &'a str,
+    /// The genesis hash every signature must cover.
+    pub genesis: &'a GenesisHash,
     /// Parameters in force at the block's height.
     pub parameters: &'a Parameters,
     /// The tip the block must extend.
@@ -128,6 +130,7 @@ pub fn check_block(
 ) -> Result<BlockOutcome, BlockError> {
     let CheckContext {
         chain_id,
+        genesis,
         parameters,
         tip,
         validators,
@@ -171,9 +174,10 @@ pub fn check_block(
         .filter(|(_, tx)| !verified(tx))
         .collect();
     let to_check: Vec<&SignedTransaction> = unverified.iter().map(|(_, tx)| *tx).collect();
-    verify_signatures(&to_check).map_err(|i| BlockError::BadSignature(unverified[i].0))?;
+    verify_signatures(genesis, &to_check).map_err(|i| BlockError::BadSignature(unverified[i].0))?;
     let context = BlockContext {
         chain_id,
+        genesis,
         height: header.height,
         parameters,
     };
@@ -218,10 +222,16 @@ fn check_size(parameters: &Parameters, block: &Block) -> Result<(), BlockError> 
     Ok(())
 }
 
-/// Checks every transaction signature: one batch, and one by one only if the batch fails, to
-/// return the index of the first bad one.
-pub fn verify_signatures(transactions: &[&SignedTransaction]) -> Result<(), usize> {
-    let messages: Vec<Vec<u8>> = transactions.iter().map(|tx| tx.signing_bytes()).collect();
+/// Checks every transaction signature as made for the chain `genesis`: one batch, and one by
+/// one only if the batch fails, to return the index of the first bad one.
+pub fn verify_signatures(
+    genesis: &GenesisHash,
+    transactions: &[&SignedTransaction],
+) -> Result<(), usize> {
+    let messages: Vec<Vec<u8>> = transactions
+        .iter()
+        .map(|tx| tx.signing_bytes(genesis))
+        .collect();
     let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
     let signatures: Vec<Signature> = transactions.iter().map(|tx| tx.signature).collect();
     let keys: Vec<PublicKey> = transactions.iter().map(|tx| tx.tx.signer).collect();
@@ -237,6 +247,8 @@ pub fn verify_signatures(transactions: &[&SignedTransaction]) -> Result<(), usiz
 pub struct BuildContext<'a> {
     /// Chain id.
     pub chain_id: &'a str,
+    /// The genesis hash every signature must cover.
+    pub genesis: &'a GenesisHash,
     /// Parameters.
     pub parameters: &'a Parameters,
     /// The tip to build on.
@@ -268,12 +280,13 @@ pub fn build_block(
         .expect("heights never reach u64::MAX");
     let block_context = BlockContext {
         chain_id: context.chain_id,
+        genesis: context.genesis,
         height,
         parameters: context.parameters,
     };
     let (mut transactions, mut dropped): (Vec<_>, Vec<_>) =
         candidates.into_iter().partition(|tx| {
-            (verified(tx) || tx.verify_signature().is_ok())
+            (verified(tx) || tx.verify_signature(context.genesis).is_ok())
                 && check_admissible(&block_context, tx).is_ok()
         });
     let mut dropped: Vec<Hash> = dropped.drain(..).map(|tx| tx.id()).collect();

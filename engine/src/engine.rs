@@ -15,7 +15,7 @@ use cassia_consensus::{
     Actions, Commit, Config, Evidence, Input, MAX_FETCH_BLOCKS, Message, Outgoing, Replica,
     Request, RestoreError, TimerCommand,
 };
-use cassia_crypto::{Hash, Keypair};
+use cassia_crypto::{GenesisHash, Hash, Keypair};
 use cassia_ledger::execution::{BlockOutcome, check_permission};
 use cassia_ledger::{
     Block, CommitCertificate, Height, Parameters, Rejection, SignedTransaction, View,
@@ -50,6 +50,8 @@ pub fn message_cap(parameters: &Parameters) -> usize {
 pub struct EngineConfig {
     /// Chain id.
     pub chain_id: String,
+    /// The genesis hash: every signature this node makes or checks covers it.
+    pub genesis: GenesisHash,
     /// This validator's node key.
     pub key: Keypair,
     /// The mempool's bounds.
@@ -149,12 +151,13 @@ impl<S: Store> Engine<S> {
         let parameters = store.parameters(height)?;
         let mempool = Mempool::new(
             config.chain_id.clone(),
+            config.genesis,
             parameters.clone(),
             config.mempool,
             height,
         );
         let replica_config = Config {
-            chain_id: config.chain_id.clone(),
+            genesis: config.genesis,
             key: config.key.clone(),
             base_timeout_ms: parameters.view_timeout_ms,
         };
@@ -235,6 +238,7 @@ impl<S: Store> Engine<S> {
             .take_for_block(parameters.max_block_txs as usize, max_bytes);
         let context = BuildContext {
             chain_id: &self.config.chain_id,
+            genesis: &self.config.genesis,
             parameters,
             tip: &tip,
             validators: &validators,
@@ -281,7 +285,7 @@ impl<S: Store> Engine<S> {
         // commits to. A peer that sends a real header and certificate around another body is
         // refused here: only a body that matches and still fails is local divergence.
         let certified = certificate
-            .verify_for(&self.config.chain_id, &validators, &block.hash())
+            .verify_for(&self.config.genesis, &validators, &block.hash())
             .is_ok()
             && block.body_matches_header();
         if !certified {
@@ -494,6 +498,7 @@ impl<S: Store> Engine<S> {
         let state = self.store.state();
         let context = CheckContext {
             chain_id: &self.config.chain_id,
+            genesis: &self.config.genesis,
             parameters: &parameters,
             tip: &tip,
             validators: &validators,

@@ -32,7 +32,12 @@
 //!     parameters: Parameters::default(),
 //!     approvals: vec![],
 //! };
-//! let config = EngineConfig { chain_id: genesis.chain_id.clone(), key, mempool: MempoolLimits::default() };
+//! let config = EngineConfig {
+//!     chain_id: genesis.chain_id.clone(),
+//!     genesis: genesis.genesis_hash(),
+//!     key,
+//!     mempool: MempoolLimits::default(),
+//! };
 //! let mut engine = Engine::open(config, MemoryStore::new(&genesis))?;
 //!
 //! let started = engine.start(2_000)?;

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use cassia_crypto::Hash;
+use cassia_crypto::{GenesisHash, Hash};
 use cassia_ledger::execution::{BlockContext, check_admissible};
 use cassia_ledger::{Height, Parameters, Rejection, SignedTransaction, codec};
 
@@ -47,6 +47,7 @@ struct Pending {
 #[derive(Clone, Debug)]
 pub struct Mempool {
     chain_id: String,
+    genesis: GenesisHash,
     parameters: Parameters,
     limits: MempoolLimits,
     /// Next height a block will have; admission checks `valid_until` against it.
@@ -67,16 +68,18 @@ pub enum SignatureCheck {
 }
 
 impl Mempool {
-    /// An empty pool for `chain_id`, admitting for `next_height` under `parameters` (those in
-    /// force at that height).
+    /// An empty pool for the chain `chain_id` with genesis `genesis`, admitting for
+    /// `next_height` under `parameters` (those in force at that height).
     pub fn new(
         chain_id: String,
+        genesis: GenesisHash,
         parameters: Parameters,
         limits: MempoolLimits,
         next_height: Height,
     ) -> Self {
         Mempool {
             chain_id,
+            genesis,
             parameters,
             limits,
             next_height,
@@ -99,6 +102,7 @@ impl Mempool {
     ) -> Result<Hash, Rejection> {
         let context = BlockContext {
             chain_id: &self.chain_id,
+            genesis: &self.genesis,
             height: self.next_height,
             parameters: &self.parameters,
         };
@@ -114,7 +118,8 @@ impl Mempool {
             return Err(Rejection::MempoolFull);
         }
         if signature == SignatureCheck::Unchecked {
-            tx.verify_signature().map_err(|_| Rejection::BadSignature)?;
+            tx.verify_signature(&self.genesis)
+                .map_err(|_| Rejection::BadSignature)?;
         }
         let sequence = self.next_sequence;
         self.next_sequence += 1;
@@ -218,7 +223,11 @@ mod tests {
                 value: vec![0; 100],
             },
         }
-        .sign(key)
+        .sign(&chain(), key)
+    }
+
+    fn chain() -> GenesisHash {
+        GenesisHash(Hash::of(b"c"))
     }
 
     fn pool(max_transactions: usize) -> Mempool {
@@ -226,7 +235,7 @@ mod tests {
             max_transactions,
             max_bytes: 1 << 20,
         };
-        Mempool::new("c".into(), Parameters::default(), limits, 1)
+        Mempool::new("c".into(), chain(), Parameters::default(), limits, 1)
     }
 
     const FRESH: fn(&Hash) -> Result<bool, Rejection> = |_| Ok(false);

@@ -33,13 +33,14 @@ fn genesis(key: &Keypair) -> Genesis {
 fn config(genesis: &Genesis, key: &Keypair) -> EngineConfig {
     EngineConfig {
         chain_id: genesis.chain_id.clone(),
+        genesis: genesis.genesis_hash(),
         key: key.clone(),
         mempool: MempoolLimits::default(),
     }
 }
 
 /// A notarization of about 300 encoded bytes.
-fn notarize(key: &Keypair, nonce: u64) -> SignedTransaction {
+fn notarize(genesis: &Genesis, key: &Keypair, nonce: u64) -> SignedTransaction {
     Transaction {
         chain_id: "admission".into(),
         signer: key.public(),
@@ -51,7 +52,7 @@ fn notarize(key: &Keypair, nonce: u64) -> SignedTransaction {
             co_signers: Vec::new(),
         },
     }
-    .sign(key)
+    .sign(&genesis.genesis_hash(), key)
 }
 
 #[test]
@@ -70,7 +71,7 @@ fn admission_and_the_view_timer_follow_the_parameters_in_force() {
     let _ = engine.start(2_000).expect("starts");
     assert_eq!(engine.parameters(), &genesis.parameters);
 
-    let first = notarize(&key, 1);
+    let first = notarize(&genesis, &key, 1);
     engine
         .admit(first.clone(), SignatureCheck::Unchecked)
         .expect("the genesis limits admit it");
@@ -87,7 +88,7 @@ fn admission_and_the_view_timer_follow_the_parameters_in_force() {
     );
 
     assert_eq!(engine.parameters(), &tightened, "height 2's parameters");
-    let refused = engine.admit(notarize(&key, 2), SignatureCheck::Unchecked);
+    let refused = engine.admit(notarize(&genesis, &key, 2), SignatureCheck::Unchecked);
     assert!(
         matches!(refused, Err(Rejection::TooLarge { limit: 256, .. })),
         "admission judges under the parameters in force: {refused:?}"
@@ -114,7 +115,7 @@ fn a_stranger_is_refused_before_anything_is_pooled() {
     let config = config(&genesis, &key);
     let mut engine = Engine::open(config, MemoryStore::new(&genesis)).expect("opens");
     let stranger = Keypair::from_secret([10; 32]);
-    let refused = engine.admit(notarize(&stranger, 1), SignatureCheck::Unchecked);
+    let refused = engine.admit(notarize(&genesis, &stranger, 1), SignatureCheck::Unchecked);
     assert!(
         matches!(refused, Err(Rejection::PermissionDenied(_))),
         "{refused:?}"
@@ -133,7 +134,7 @@ fn a_synced_block_whose_body_is_not_the_certified_one_is_refused_not_fatal() {
     let mut leader = Engine::open(config.clone(), MemoryStore::new(&genesis)).expect("opens");
     let _ = leader.start(2_000).expect("starts");
     leader
-        .admit(notarize(&key, 1), SignatureCheck::Unchecked)
+        .admit(notarize(&genesis, &key, 1), SignatureCheck::Unchecked)
         .expect("admitted");
     let _ = leader.propose(1, 0, 2_000).expect("commits block 1");
     let (block, certificate) = leader

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use bincode::{Decode, Encode};
-use cassia_crypto::{CryptoError, Domain, Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{CryptoError, Domain, GenesisHash, Hash, Keypair, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -181,6 +181,12 @@ impl Genesis {
         }))
     }
 
+    /// The genesis hash as every signature on this chain names the chain: see
+    /// [`cassia_crypto::signing_bytes`].
+    pub fn genesis_hash(&self) -> GenesisHash {
+        GenesisHash(self.hash())
+    }
+
     /// The validator set at height 1.
     pub fn validator_set(&self) -> ValidatorSet {
         ValidatorSet {
@@ -258,7 +264,8 @@ impl Genesis {
                 reason: "signer is not an admin of that organization",
             });
         }
-        let signature = admin.sign(Domain::Genesis, &self.chain_id, self.hash().as_bytes());
+        let hash = self.genesis_hash();
+        let signature = admin.sign(Domain::Genesis, &hash, hash.as_bytes());
         self.approvals.retain(|a| a.organization != organization);
         self.approvals.push(Approval {
             organization: organization.to_string(),
@@ -292,7 +299,7 @@ impl Genesis {
                 .admin
                 .verify(
                     Domain::Genesis,
-                    &self.chain_id,
+                    &GenesisHash(hash),
                     hash.as_bytes(),
                     &approval.signature,
                 )

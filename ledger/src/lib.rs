@@ -17,10 +17,12 @@
 //! No clock, randomness or I/O is used here: everything is a pure function of its inputs.
 //!
 //! ```
-//! use cassia_crypto::{Hash, Keypair};
+//! use cassia_crypto::{GenesisHash, Hash, Keypair};
 //! use cassia_ledger::{Operation, Transaction, codec};
 //!
 //! let account = Keypair::from_secret([1; 32]);
+//! // In a node or client: `genesis.genesis_hash()`, or the node's status.
+//! let chain = GenesisHash(Hash::of(b"the gx-gov genesis"));
 //! let signed = Transaction {
 //!     chain_id: "gx-gov".into(),
 //!     signer: account.public(),
@@ -32,8 +34,8 @@
 //!         co_signers: Vec::new(),
 //!     },
 //! }
-//! .sign(&account);
-//! assert!(signed.verify_signature().is_ok());
+//! .sign(&chain, &account);
+//! assert!(signed.verify_signature(&chain).is_ok());
 //! let bytes = codec::encode(&signed);
 //! assert_eq!(codec::decode::<cassia_ledger::SignedTransaction>(&bytes), Ok(signed));
 //! ```

@@ -5,7 +5,7 @@
 //! be at most `max_tx_ttl` blocks ahead, so a node only has to remember ids for that window.
 
 use bincode::{Decode, Encode};
-use cassia_crypto::{CryptoError, Domain, Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{CryptoError, Domain, GenesisHash, Hash, Keypair, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::Height;
@@ -172,9 +172,9 @@ impl Transaction {
         Hash::of(&codec::encode(self))
     }
 
-    /// Signs this transaction with `key` (which should be `self.signer`).
-    pub fn sign(self, key: &Keypair) -> SignedTransaction {
-        let signature = key.sign(Domain::Transaction, &self.chain_id, &codec::encode(&self));
+    /// Signs this transaction with `key` (which should be `self.signer`) for the chain `genesis`.
+    pub fn sign(self, genesis: &GenesisHash, key: &Keypair) -> SignedTransaction {
+        let signature = key.sign(Domain::Transaction, genesis, &codec::encode(&self));
         SignedTransaction {
             tx: self,
             signature,
@@ -197,20 +197,17 @@ impl SignedTransaction {
         self.tx.id()
     }
 
-    /// The exact bytes the signature covers (for batch verification).
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        cassia_crypto::signing_bytes(
-            Domain::Transaction,
-            &self.tx.chain_id,
-            &codec::encode(&self.tx),
-        )
+    /// The exact bytes the signature covers on the chain `genesis` (for batch verification).
+    pub fn signing_bytes(&self, genesis: &GenesisHash) -> Vec<u8> {
+        cassia_crypto::signing_bytes(Domain::Transaction, genesis, &codec::encode(&self.tx))
     }
 
-    /// Checks the signature.
-    pub fn verify_signature(&self) -> Result<(), CryptoError> {
+    /// Checks the signature as made for the chain `genesis`: the verifier's own chain, never one
+    /// the transaction names.
+    pub fn verify_signature(&self, genesis: &GenesisHash) -> Result<(), CryptoError> {
         self.tx
             .signer
-            .verify_raw(&self.signing_bytes(), &self.signature)
+            .verify_raw(&self.signing_bytes(genesis), &self.signature)
     }
 }
 

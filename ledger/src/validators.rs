@@ -5,7 +5,7 @@
 //! that height can check it offline: that is what makes a committed record provable.
 
 use bincode::{Decode, Encode};
-use cassia_crypto::{Domain, Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{Domain, GenesisHash, Hash, Keypair, PublicKey, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::{Height, View, codec};
@@ -102,14 +102,14 @@ pub struct Vote {
 }
 
 impl Vote {
-    /// The exact bytes a validator signs for this vote on `chain_id`.
-    pub fn signing_bytes(&self, chain_id: &str) -> Vec<u8> {
-        cassia_crypto::signing_bytes(Domain::Vote, chain_id, &codec::encode(self))
+    /// The exact bytes a validator signs for this vote on the chain `genesis`.
+    pub fn signing_bytes(&self, genesis: &GenesisHash) -> Vec<u8> {
+        cassia_crypto::signing_bytes(Domain::Vote, genesis, &codec::encode(self))
     }
 
     /// Signs the vote.
-    pub fn sign(&self, chain_id: &str, key: &Keypair) -> Signature {
-        key.sign_raw(&self.signing_bytes(chain_id))
+    pub fn sign(&self, genesis: &GenesisHash, key: &Keypair) -> Signature {
+        key.sign_raw(&self.signing_bytes(genesis))
     }
 }
 
@@ -204,11 +204,11 @@ impl CommitCertificate {
     /// Checks quorum, membership, distinctness and every signature against `validators`.
     pub fn verify(
         &self,
-        chain_id: &str,
+        genesis: &GenesisHash,
         validators: &ValidatorSet,
     ) -> Result<(), CertificateError> {
         check_signers(&self.signatures, validators)?;
-        let message = self.vote().signing_bytes(chain_id);
+        let message = self.vote().signing_bytes(genesis);
         let messages: Vec<&[u8]> = self.signatures.iter().map(|_| message.as_slice()).collect();
         let signatures: Vec<Signature> = self.signatures.iter().map(|s| s.signature).collect();
         let keys: Vec<PublicKey> = self.signatures.iter().map(|s| s.validator).collect();
@@ -231,7 +231,7 @@ impl CommitCertificate {
     /// Checks the certificate and that it is for `block_hash`.
     pub fn verify_for(
         &self,
-        chain_id: &str,
+        genesis: &GenesisHash,
         validators: &ValidatorSet,
         block_hash: &Hash,
     ) -> Result<(), CertificateError> {
@@ -241,7 +241,7 @@ impl CommitCertificate {
                 got: self.block_hash,
             });
         }
-        self.verify(chain_id, validators)
+        self.verify(genesis, validators)
     }
 }
 
@@ -304,9 +304,10 @@ mod tests {
             view: 0,
             block_hash,
         };
+        let c = &GenesisHash(Hash::of(b"c"));
         let sign = |k: &Keypair| ValidatorSignature {
             validator: k.public(),
-            signature: vote.sign("c", k),
+            signature: vote.sign(c, k),
         };
         let mut certificate = CommitCertificate {
             height: 3,
@@ -314,25 +315,26 @@ mod tests {
             block_hash,
             signatures: keys[..3].iter().map(sign).collect(),
         };
-        assert_eq!(
-            certificate.verify_for("c", &validators, &block_hash),
-            Ok(())
+        assert_eq!(certificate.verify_for(c, &validators, &block_hash), Ok(()));
+        assert!(
+            certificate
+                .verify(&GenesisHash(Hash::of(b"other-chain")), &validators)
+                .is_err()
         );
-        assert!(certificate.verify("other-chain", &validators).is_err());
         certificate.signatures[2] = sign(&keys[0]);
         assert!(matches!(
-            certificate.verify("c", &validators),
+            certificate.verify(c, &validators),
             Err(CertificateError::DuplicateSigner(_))
         ));
         certificate.signatures.pop();
         assert!(matches!(
-            certificate.verify("c", &validators),
+            certificate.verify(c, &validators),
             Err(CertificateError::NoQuorum { .. })
         ));
         let outsider = Keypair::from_secret([99; 32]);
         certificate.signatures.push(sign(&outsider));
         assert!(matches!(
-            certificate.verify("c", &validators),
+            certificate.verify(c, &validators),
             Err(CertificateError::NotAValidator(_))
         ));
         certificate.signatures.pop();
@@ -340,7 +342,7 @@ mod tests {
         forged.signature.0[10] ^= 1;
         certificate.signatures.push(forged);
         assert!(matches!(
-            certificate.verify("c", &validators),
+            certificate.verify(c, &validators),
             Err(CertificateError::BadSignature(_))
         ));
     }

@@ -81,7 +81,7 @@ impl Chain {
             valid_until: self.height + 10,
             op,
         }
-        .sign(signer)
+        .sign(&test_genesis().genesis_hash(), signer)
     }
 
     /// Executes one block of `ops` and returns the receipts.
@@ -91,6 +91,7 @@ impl Chain {
         let parameters = Parameters::default();
         let context = BlockContext {
             chain_id: CHAIN,
+            genesis: &test_genesis().genesis_hash(),
             height: self.height,
             parameters: &parameters,
         };
@@ -255,7 +256,7 @@ fn notarizations_record_checked_co_signers_once_per_digest() {
     let (admin, party_a, party_b) = (key(10), key(50), key(51));
     let digest = Hash::of(b"contract");
     let metadata = "sale contract".to_string();
-    let message = co_signing_bytes(CHAIN, &digest, &metadata);
+    let message = co_signing_bytes(&test_genesis().genesis_hash(), &digest, &metadata);
     let co_signers: Vec<CoSignature> = [&party_a, &party_b]
         .iter()
         .map(|k| CoSignature {
@@ -289,6 +290,7 @@ fn notarizations_record_checked_co_signers_once_per_digest() {
     let parameters = Parameters::default();
     let context = BlockContext {
         chain_id: CHAIN,
+        genesis: &test_genesis().genesis_hash(),
         height: chain.height + 1,
         parameters: &parameters,
     };
@@ -370,6 +372,7 @@ fn proposal_id(chain: &mut Chain, proposer: &Keypair, action: GovAction, effecti
     let parameters = Parameters::default();
     let context = BlockContext {
         chain_id: CHAIN,
+        genesis: &test_genesis().genesis_hash(),
         height: chain.height,
         parameters: &parameters,
     };
@@ -498,6 +501,7 @@ fn proposals_are_rejected_fail_late_or_are_refused_with_reasons() {
     let parameters = Parameters::default();
     let context = BlockContext {
         chain_id: CHAIN,
+        genesis: &test_genesis().genesis_hash(),
         height: chain.height + 1,
         parameters: &parameters,
     };
@@ -679,6 +683,7 @@ fn refused_as_small_order(chain: &mut Chain, signer: &Keypair, op: Operation) {
     let parameters = Parameters::default();
     let context = BlockContext {
         chain_id: CHAIN,
+        genesis: &test_genesis().genesis_hash(),
         height: chain.height + 1,
         parameters: &parameters,
     };
@@ -718,7 +723,7 @@ fn small_order_keys_are_refused_where_keys_enter() {
     let mut forged = [0u8; 64];
     forged[..32].copy_from_slice(&weak.0);
     let signature = cassia_crypto::Signature(forged);
-    let message = co_signing_bytes(CHAIN, &Hash::of(b"deed"), "");
+    let message = co_signing_bytes(&test_genesis().genesis_hash(), &Hash::of(b"deed"), "");
     assert_eq!(weak.verify_raw(&message, &signature), Ok(()));
     let notarize = Operation::Notarize {
         digest: Hash::of(b"deed"),

@@ -220,7 +220,11 @@ mod tests {
             height,
             view: 0,
             view_changing: false,
-            signed: vec![Message::sign(CHAIN, &validator_key(), Payload::Vote(vote))],
+            signed: vec![Message::sign(
+                &test_genesis().genesis_hash(),
+                &validator_key(),
+                Payload::Vote(vote),
+            )],
             prepared: None,
         }
     }
@@ -244,6 +248,7 @@ mod tests {
         let genesis = test_genesis();
         let config = EngineConfig {
             chain_id: genesis.chain_id.clone(),
+            genesis: genesis.genesis_hash(),
             key: validator_key(),
             mempool: MempoolLimits::default(),
         };

@@ -219,6 +219,7 @@ fn check_consistent(path: &std::path::Path) -> u64 {
         assert_eq!(certificate.block_hash, block.hash());
         let context = BlockContext {
             chain_id: CHAIN,
+            genesis: &common::test_genesis().genesis_hash(),
             height,
             parameters: &parameters,
         };

@@ -16,7 +16,7 @@ pub mod attacker;
 pub mod flood;
 
 use cassia_consensus::{Message, Payload, PreparedCertificate, ViewChange};
-use cassia_crypto::{Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey, Signature};
 use cassia_ledger::{Block, CommitCertificate, ValidatorSignature, Vote, VoteKind};
 
 use crate::rng::Rng;
@@ -34,8 +34,8 @@ pub enum Target {
 pub struct ActorContext<'a> {
     /// Its own (validator) key.
     pub key: &'a Keypair,
-    /// Chain id.
-    pub chain_id: &'a str,
+    /// The chain's genesis hash, which its signatures cover.
+    pub genesis: &'a GenesisHash,
     /// Its index.
     pub me: usize,
     /// Validators' keys by index.
@@ -46,7 +46,7 @@ pub struct ActorContext<'a> {
 
 impl ActorContext<'_> {
     fn sign(&self, payload: Payload) -> Message {
-        Message::sign(self.chain_id, self.key, payload)
+        Message::sign(self.genesis, self.key, payload)
     }
 
     /// The other nodes, split in two halves at random.
@@ -237,11 +237,17 @@ impl Behaviour for Replayer {
             let old = self.heard[context.rng.index(self.heard.len())].clone();
             let mut corrupted = old.clone();
             corrupted.signature.0[context.rng.index(64)] ^= 1;
-            let mut foreign = message.clone();
-            foreign.chain_id.push_str("-fork");
-            let outsider = Message::sign(context.chain_id, &self.outsider, message.payload.clone());
+            // Signed for a copy of the chain: its own label, and relabelled as this chain's.
+            let fork = GenesisHash(cassia_crypto::Hash::of_parts(&[
+                b"fork of ",
+                context.genesis.as_bytes(),
+            ]));
+            let foreign = Message::sign(&fork, context.key, message.payload.clone());
+            let mut relabelled = foreign.clone();
+            relabelled.genesis = *context.genesis;
+            let outsider = Message::sign(context.genesis, &self.outsider, message.payload.clone());
             out.extend(
-                [old, corrupted, foreign, outsider]
+                [old, corrupted, foreign, relabelled, outsider]
                     .into_iter()
                     .map(|m| (Target::All, m)),
             );

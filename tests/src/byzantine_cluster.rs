@@ -46,7 +46,6 @@ pub const BANNER: &str = "BYZANTINE MODE ON";
 const WAIT: Duration = Duration::from_secs(120);
 /// How long the attacker may take to announce itself.
 const BANNER_WAIT: Duration = Duration::from_secs(30);
-const CHAIN: &str = "cassia-devnet";
 /// Blocks a load transaction stays valid for.
 const LOAD_TTL: u64 = 500;
 
@@ -173,13 +172,7 @@ pub fn run(options: Options, progress: impl Fn(&str)) -> ByzantineReport {
         ..ByzantineReport::default()
     };
     let endpoints = HONEST.iter().map(|&i| cluster.endpoint(i)).collect();
-    let load = Load::start(
-        endpoints,
-        cluster.admin_key(1),
-        CHAIN.into(),
-        LOAD_RATE,
-        LOAD_TTL,
-    );
+    let load = Load::start(endpoints, cluster.admin_key(1), LOAD_RATE, LOAD_TTL);
     report.samples = sample_for(&cluster, &options, &progress);
     let acknowledged = load.stop().acknowledged;
     // The attack is over; the checks below read a calmer cluster (three of four still commit).

@@ -26,7 +26,6 @@ use crate::rng::Rng;
 
 /// Bounded waits: a loaded CI machine is slow, and nothing here measures speed.
 const WAIT: Duration = Duration::from_secs(120);
-const CHAIN: &str = "cassia-devnet";
 /// The validators of the devnet the harness starts.
 const NODES: [usize; 4] = [0, 1, 2, 3];
 
@@ -72,7 +71,7 @@ pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
         .build()
         .expect("runtime");
     let endpoints = (0..4).map(|i| cluster.endpoint(i)).collect();
-    let load = Load::start(endpoints, cluster.admin_key(1), CHAIN.into(), 30, 500);
+    let load = Load::start(endpoints, cluster.admin_key(1), 30, 500);
     let mut rng = Rng::new(seed);
     let mut report = ChaosReport::default();
     let mut acknowledged: Vec<Hash> = Vec::new();
@@ -151,15 +150,15 @@ fn commit_some(
         let mut client = Client::connect(&cluster.endpoint(node))
             .await
             .unwrap_or_else(|e| panic!("node{node}, a survivor, does not answer gRPC: {e}"));
-        let height = client
+        let status = client
             .status()
             .await
-            .unwrap_or_else(|e| panic!("node{node} does not answer Status: {e}"))
-            .height;
+            .unwrap_or_else(|e| panic!("node{node} does not answer Status: {e}"));
+        let height = status.height;
         let mut ids = Vec::new();
         for n in 0..count {
             let tx = Transaction {
-                chain_id: CHAIN.into(),
+                chain_id: status.chain_id.clone(),
                 signer: key.public(),
                 nonce: round * 1_000 + n,
                 valid_until: height + 500,
@@ -169,7 +168,7 @@ fn commit_some(
                     co_signers: Vec::new(),
                 },
             }
-            .sign(&key);
+            .sign(&status.genesis, &key);
             let committed = client
                 .submit_and_wait(&tx, Duration::from_secs(60))
                 .await

@@ -12,16 +12,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cassia_consensus::{Commit, Message, Payload, StatementKind};
-use cassia_crypto::{Hash, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, PublicKey};
 use cassia_engine::block::verify_signatures;
 use cassia_ledger::{Height, ValidatorSet, View};
 
 /// Invariant state and the violations found.
 #[derive(Debug)]
 pub struct Checker {
-    chain_id: String,
+    /// The genesis: block 1's parent, and what every signature covers.
+    genesis: GenesisHash,
     validators: ValidatorSet,
-    genesis_hash: Hash,
     /// First block committed at each height (by any honest node).
     committed: BTreeMap<Height, Hash>,
     /// Every block hash proposed by anyone.
@@ -34,12 +34,11 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for a chain.
-    pub fn new(chain_id: &str, validators: ValidatorSet, genesis_hash: Hash) -> Checker {
+    /// A checker for the chain `genesis` with validators `validators`.
+    pub fn new(genesis: GenesisHash, validators: ValidatorSet) -> Checker {
         Checker {
-            chain_id: chain_id.to_string(),
+            genesis,
             validators,
-            genesis_hash,
             committed: BTreeMap::new(),
             proposed: BTreeSet::new(),
             signed: BTreeMap::new(),
@@ -72,7 +71,7 @@ impl Checker {
             message.view(),
             message.kind(),
         );
-        let bytes = message.payload.signing_bytes(&message.chain_id);
+        let bytes = message.payload.signing_bytes(&self.genesis);
         match self.signed.get(&key) {
             Some(earlier) if *earlier != bytes => self.violations.push(format!(
                 "equivocation: honest node {node} signed two {:?} at height {} view {}",
@@ -106,7 +105,7 @@ impl Checker {
         let certificate = &commit.certificate;
         if certificate.height != height
             || certificate
-                .verify_for(&self.chain_id, &self.validators, &hash)
+                .verify_for(&self.genesis, &self.validators, &hash)
                 .is_err()
         {
             self.violations.push(format!(
@@ -120,7 +119,7 @@ impl Checker {
         let height = block.height();
         let hash = block.hash();
         let parent = if height == 1 {
-            Some(self.genesis_hash)
+            Some(self.genesis.0)
         } else {
             self.committed.get(&(height - 1)).copied()
         };
@@ -135,7 +134,11 @@ impl Checker {
             problems.push("proposer is not the leader of its view");
         }
         if block.tx_tree().root() != block.header.tx_root
-            || verify_signatures(&block.transactions.iter().collect::<Vec<_>>()).is_err()
+            || verify_signatures(
+                &self.genesis,
+                &block.transactions.iter().collect::<Vec<_>>(),
+            )
+            .is_err()
         {
             problems.push("transactions do not match the header or are badly signed");
         }

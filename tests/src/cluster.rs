@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use cassia_consensus::{Message, Recipient, TimerCommand};
-use cassia_crypto::{Hash, Keypair, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey};
 use cassia_engine::{
     Engine, EngineConfig, EngineError, MemoryStore, MempoolLimits, Output, SignatureCheck, Store,
 };
@@ -87,6 +87,8 @@ struct Node {
 pub struct Cluster {
     n: usize,
     genesis: Genesis,
+    /// `genesis.genesis_hash()`, which every signature covers.
+    chain: GenesisHash,
     nodes: Vec<Node>,
     keys: Vec<PublicKey>,
     network: Network,
@@ -111,7 +113,7 @@ impl Cluster {
             .collect();
         let client = Keypair::from_secret(rng.bytes32());
         let genesis = genesis(&keys, &client);
-        let checker = Checker::new(CHAIN_ID, genesis.validator_set(), genesis.hash());
+        let checker = Checker::new(genesis.genesis_hash(), genesis.validator_set());
         let nodes = keys
             .iter()
             .map(|key| Node {
@@ -127,6 +129,7 @@ impl Cluster {
         Cluster {
             n: config.n,
             keys: keys.iter().map(Keypair::public).collect(),
+            chain: genesis.genesis_hash(),
             genesis,
             nodes,
             network: Network::new(config.network),
@@ -219,6 +222,7 @@ impl Cluster {
         });
         let config = EngineConfig {
             chain_id: CHAIN_ID.to_string(),
+            genesis: self.chain,
             key: self.nodes[node].key.clone(),
             mempool: MempoolLimits::default(),
         };
@@ -462,7 +466,7 @@ impl Cluster {
         let key = self.nodes[node].key.clone();
         let mut context = ActorContext {
             key: &key,
-            chain_id: CHAIN_ID,
+            genesis: &self.chain,
             me: node,
             keys: &self.keys,
             rng: &mut self.rng,
@@ -586,7 +590,7 @@ impl Cluster {
         let key = self.nodes[node].key.clone();
         let mut context = ActorContext {
             key: &key,
-            chain_id: CHAIN_ID,
+            genesis: &self.chain,
             me: node,
             keys: &self.keys,
             rng: &mut self.rng,
@@ -640,7 +644,7 @@ impl Cluster {
                 co_signers: Vec::new(),
             },
         }
-        .sign(&self.client);
+        .sign(&self.chain, &self.client);
         self.trace
             .note(self.now_ms, [7, self.transactions_sent, 0, 0], || {
                 format!("client submits tx {}", tx.id().short())

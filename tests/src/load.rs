@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use cassia_api::{ApiError, Client};
-use cassia_crypto::{Hash, Keypair};
+use cassia_crypto::{GenesisHash, Hash, Keypair};
 use cassia_ledger::{Operation, Transaction};
 
 /// What a load run did.
@@ -33,14 +33,9 @@ pub struct Load {
 
 impl Load {
     /// Starts submitting `rate` transactions per second over `endpoints`, signed by `key` for
-    /// `chain_id`, each valid for `ttl` blocks from the height its node reported.
-    pub fn start(
-        endpoints: Vec<String>,
-        key: Keypair,
-        chain_id: String,
-        rate: u32,
-        ttl: u64,
-    ) -> Load {
+    /// the chain the nodes report (as a client would), each valid for `ttl` blocks from the
+    /// height its node reported.
+    pub fn start(endpoints: Vec<String>, key: Keypair, rate: u32, ttl: u64) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
@@ -48,7 +43,7 @@ impl Load {
                 .enable_all()
                 .build()
                 .expect("load runtime");
-            runtime.block_on(run(endpoints, key, chain_id, rate.max(1), ttl, flag))
+            runtime.block_on(run(endpoints, key, rate.max(1), ttl, flag))
         });
         Load {
             stop,
@@ -75,7 +70,6 @@ impl Drop for Load {
 async fn run(
     endpoints: Vec<String>,
     key: Keypair,
-    chain_id: String,
     rate: u32,
     ttl: u64,
     stop: Arc<AtomicBool>,
@@ -83,6 +77,8 @@ async fn run(
     let mut report = LoadReport::default();
     let mut clients: Vec<Option<Client>> = endpoints.iter().map(|_| None).collect();
     let mut heights = vec![0u64; endpoints.len()];
+    // What each node says the chain is: (chain id, genesis hash).
+    let mut chains: Vec<Option<(String, GenesisHash)>> = endpoints.iter().map(|_| None).collect();
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / rate);
     let mut nonce = 0u64;
     while !stop.load(Ordering::SeqCst) {
@@ -96,13 +92,18 @@ async fn run(
             *report.refused.entry("connect".into()).or_insert(0) += 1;
             continue;
         };
-        if (nonce % 32 == 1 || heights[i] == 0)
+        if (nonce % 32 == 1 || chains[i].is_none())
             && let Ok(status) = client.status().await
         {
             heights[i] = status.height;
+            chains[i] = Some((status.chain_id, status.genesis));
         }
+        let Some((chain_id, genesis)) = chains[i].clone() else {
+            *report.refused.entry("status".into()).or_insert(0) += 1;
+            continue;
+        };
         let tx = Transaction {
-            chain_id: chain_id.clone(),
+            chain_id,
             signer: key.public(),
             nonce,
             valid_until: heights[i] + ttl,
@@ -112,7 +113,7 @@ async fn run(
                 co_signers: Vec::new(),
             },
         }
-        .sign(&key);
+        .sign(&genesis, &key);
         match client.submit(&tx).await {
             Ok(id) => report.acknowledged.push(id),
             Err(ApiError::Status(status)) => {

@@ -259,6 +259,15 @@ impl ProcessCluster {
         self.nodes[i].home.join("signed.log")
     }
 
+    /// The cluster's genesis, as `cassia devnet` wrote it.
+    pub fn genesis(&self) -> cassia_ledger::Genesis {
+        let path = self.root().join("devnet/genesis.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+    }
+
     /// Starts a node whose key is not in the genesis (an outsider) and returns its index. It
     /// dials the validators like any node; they must refuse it.
     pub fn start_outsider(&mut self) -> usize {

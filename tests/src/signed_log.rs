@@ -58,7 +58,7 @@ impl SignedLog {
         if message.sender != *signer || kind == StatementKind::Decided {
             return None;
         }
-        let statement = Hash::of(&message.payload.signing_bytes(&message.chain_id));
+        let statement = Hash::of(&message.payload.signing_bytes(&message.genesis));
         Some(format!(
             "{} {} {kind:?} {} {statement}\n",
             message.height(),
@@ -97,7 +97,7 @@ impl Interceptor for SignedLog {
 #[cfg(test)]
 mod tests {
     use cassia_consensus::Payload;
-    use cassia_crypto::Keypair;
+    use cassia_crypto::{GenesisHash, Keypair};
     use cassia_ledger::{CommitCertificate, Vote, VoteKind};
 
     use super::*;
@@ -112,16 +112,17 @@ mod tests {
             view: 2,
             block_hash: Hash::of(b"block"),
         });
-        let own = Message::sign("c", &key, vote.clone());
+        let c = &GenesisHash(Hash::of(b"c"));
+        let own = Message::sign(c, &key, vote.clone());
         let line = SignedLog::line(&key.public(), &own).expect("its own vote");
         let fields: Vec<&str> = line.trim_end().split(' ').collect();
-        let statement = Hash::of(&vote.signing_bytes("c")).to_string();
+        let statement = Hash::of(&vote.signing_bytes(c)).to_string();
         let signer = key.public().to_hex();
         assert_eq!(fields, ["7", "2", "Prepare", &signer, &statement]);
-        let relayed = Message::sign("c", &other, vote);
+        let relayed = Message::sign(c, &other, vote);
         assert_eq!(SignedLog::line(&key.public(), &relayed), None);
         let decided = Message::sign(
-            "c",
+            c,
             &key,
             Payload::Decided(CommitCertificate {
                 height: 7,

@@ -87,7 +87,7 @@ fn a_killed_validator_does_not_stop_the_others_and_catches_up_after_restart() {
         .iter()
         .map(|&i| format!("http://{}", cluster.nodes[i].rpc))
         .collect();
-    let load = Load::start(endpoints, key, "cassia-devnet".into(), 100, 1000);
+    let load = Load::start(endpoints, key, 100, 1000);
     cluster.wait_for_height(&[0, 1, 2, 3], 6, WAIT);
     cluster.kill(2);
     let before = cluster.height(0);

@@ -47,7 +47,7 @@ impl Consortium {
             valid_until: height + 100,
             op,
         }
-        .sign(key);
+        .sign(&self.genesis.genesis_hash(), key);
         let committed = self
             .client
             .submit_and_wait(&tx, Duration::from_secs(30))

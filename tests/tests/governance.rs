@@ -18,7 +18,13 @@ use cassia_tests::process::ProcessCluster;
 const WAIT: Duration = Duration::from_secs(120);
 const CHAIN: &str = "cassia-devnet";
 
-fn signed(key: &Keypair, op: Operation, height: u64, nonce: u64) -> SignedTransaction {
+/// `op` signed by `key` for the cluster's chain.
+fn signed(
+    cluster: &ProcessCluster,
+    key: &Keypair,
+    op: Operation,
+    (height, nonce): (u64, u64),
+) -> SignedTransaction {
     Transaction {
         chain_id: CHAIN.into(),
         signer: key.public(),
@@ -26,7 +32,7 @@ fn signed(key: &Keypair, op: Operation, height: u64, nonce: u64) -> SignedTransa
         valid_until: height + 200,
         op,
     }
-    .sign(key)
+    .sign(&cluster.genesis().genesis_hash(), key)
 }
 
 /// Proposes `action` as org0 and has org1 and org2 vote yes (3 of 4 organizations).
@@ -38,13 +44,13 @@ async fn pass(
 ) -> Hash {
     let height = client.status().await.expect("status").height;
     let proposal = signed(
+        cluster,
         &cluster.admin_key(0),
         Operation::Propose {
             action,
             effective_height: height + 6,
         },
-        height,
-        nonce,
+        (height, nonce),
     );
     let committed = client
         .submit_and_wait(&proposal, Duration::from_secs(60))
@@ -53,13 +59,13 @@ async fn pass(
     assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
     for org in [1, 2] {
         let vote = signed(
+            cluster,
             &cluster.admin_key(org),
             Operation::Vote {
                 proposal: proposal.id(),
                 approve: true,
             },
-            height,
-            nonce + org as u64,
+            (height, nonce + org as u64),
         );
         let committed = client
             .submit_and_wait(&vote, Duration::from_secs(60))
@@ -91,7 +97,7 @@ fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() 
     let mut cluster = ProcessCluster::start(4);
     cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
     let endpoints = (0..4).map(|i| cluster.endpoint(i)).collect();
-    let load = Load::start(endpoints, cluster.admin_key(3), CHAIN.into(), 20, 500);
+    let load = Load::start(endpoints, cluster.admin_key(3), 20, 500);
     let newcomer = cluster.start_outsider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -219,7 +225,7 @@ fn size_limits_changed_by_governance_take_effect_on_the_running_nodes() {
             acl: NamespaceAcl::default(),
         };
         let created = client
-            .submit_and_wait(&signed(&admin, namespace, height, 1), WAIT)
+            .submit_and_wait(&signed(&cluster, &admin, namespace, (height, 1)), WAIT)
             .await
             .expect("the namespace is created");
         assert!(created.receipt.succeeded(), "{:?}", created.receipt);
@@ -229,7 +235,7 @@ fn size_limits_changed_by_governance_take_effect_on_the_running_nodes() {
                 key: b"scan".to_vec(),
                 value: vec![7; 32 * 1024],
             };
-            signed(&admin, op, height, nonce)
+            signed(&cluster, &admin, op, (height, nonce))
         };
         let lowered = Parameters {
             max_tx_bytes: 8 * 1024,

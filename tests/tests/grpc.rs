@@ -48,7 +48,7 @@ impl Fixture {
             valid_until: height + 100,
             op,
         }
-        .sign(&self.key)
+        .sign(&self.genesis.genesis_hash(), &self.key)
     }
 }
 
@@ -85,10 +85,7 @@ fn every_rpc_against_a_running_cluster() {
             )
     });
     cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
-    let genesis: Genesis = serde_json::from_str(
-        &std::fs::read_to_string(cluster.root().join("devnet/genesis.json")).expect("genesis"),
-    )
-    .expect("genesis parses");
+    let genesis: Genesis = cluster.genesis();
     let (_, key) =
         keyfile::read(&cluster.root().join("devnet/org0-admin.key"), None).expect("admin key");
     let mut fixture = Fixture {
@@ -142,6 +139,7 @@ async fn namespaces_are_created_by_an_admin(fixture: &mut Fixture) {
 async fn status_names_chain_leader_and_validators(fixture: &Fixture) {
     let status = fixture.client(1).await.status().await.expect("status");
     assert_eq!(status.chain_id, fixture.genesis.chain_id);
+    assert_eq!(status.genesis, fixture.genesis.genesis_hash());
     assert_eq!(status.validators.len(), 4);
     assert!(
         status.validators.contains(&status.leader),
@@ -217,7 +215,7 @@ async fn blocks_read_by_height_hash_and_latest_with_valid_certificates(
     by_height
         .certificate
         .verify_for(
-            &fixture.genesis.chain_id,
+            &fixture.genesis.genesis_hash(),
             &fixture.genesis.validator_set(),
             &committed.header.hash(),
         )
@@ -336,12 +334,12 @@ async fn state_queries_prove_values_absence_and_history(fixture: &mut Fixture) {
         Code::PermissionDenied,
     );
     assert!(message.contains("readable only by"), "{message}");
-    let chain = fixture.genesis.chain_id.clone();
+    let chain = fixture.genesis.genesis_hash();
     for (org, allowed) in [(0, true), (1, true), (2, false)] {
         let mut reader = fixture
             .client(1)
             .await
-            .with_reader(fixture.cluster.admin_key(org), &chain);
+            .with_reader(fixture.cluster.admin_key(org), chain);
         let answer = reader.query(sealed_key.clone(), None).await;
         if allowed {
             let answer = answer.unwrap_or_else(|e| panic!("org{org} reads: {e}"));
@@ -611,13 +609,26 @@ async fn every_rejection_has_its_status_code(fixture: &mut Fixture) {
     );
     let mut wrong_chain = fixture.sign(put("errors", "chain", "x"), height).tx;
     wrong_chain.chain_id = "another-chain".into();
-    let wrong_chain = wrong_chain.sign(&fixture.key);
+    let wrong_chain = wrong_chain.sign(&fixture.genesis.genesis_hash(), &fixture.key);
     let message = code_of(client.submit(&wrong_chain).await, Code::FailedPrecondition);
     assert!(message.contains("another-chain"), "{message}");
+    // Signed by a real account for a copy of this chain (same chain id, another genesis, as a
+    // staging network made from production's settings would be): it does not verify here.
+    let mut staging = fixture.genesis.clone();
+    staging.genesis_time_ms += 1;
+    let replayed = fixture
+        .sign(put("errors", "staging", "x"), height)
+        .tx
+        .sign(&staging.genesis_hash(), &fixture.key);
+    assert_eq!(replayed.tx.chain_id, fixture.genesis.chain_id);
+    let message = code_of(client.submit(&replayed).await, Code::InvalidArgument);
+    assert!(message.contains("signature"), "{message}");
     let mut expired = fixture.sign(put("errors", "expired", "x"), height).tx;
     expired.valid_until = committed.header.height - 1;
     let message = code_of(
-        client.submit(&expired.sign(&fixture.key)).await,
+        client
+            .submit(&expired.sign(&fixture.genesis.genesis_hash(), &fixture.key))
+            .await,
         Code::FailedPrecondition,
     );
     assert!(
@@ -633,7 +644,7 @@ async fn every_rejection_has_its_status_code(fixture: &mut Fixture) {
         valid_until: height + 100,
         op: put("errors", "stranger", "x"),
     }
-    .sign(&stranger);
+    .sign(&fixture.genesis.genesis_hash(), &stranger);
     let message = code_of(client.submit(&denied).await, Code::PermissionDenied);
     assert!(message.contains("not a registered account"), "{message}");
     let mut forged = fixture.sign(put("errors", "forged", "x"), height);

@@ -38,7 +38,6 @@ const LOAD_RATE: u32 = 20;
 /// Blocks a load transaction stays valid: it outlives every partition of the test.
 const LOAD_TTL: u64 = 1_000;
 
-const CHAIN: &str = "cassia-devnet";
 const NODES: [usize; 4] = [0, 1, 2, 3];
 
 #[test]
@@ -51,13 +50,7 @@ fn a_cut_off_minority_commits_nothing_and_healing_restores_progress_without_a_fo
         .build()
         .expect("runtime");
     let endpoints = NODES.iter().map(|&i| cluster.endpoint(i)).collect();
-    let load = Load::start(
-        endpoints,
-        cluster.admin_key(1),
-        CHAIN.into(),
-        LOAD_RATE,
-        LOAD_TTL,
-    );
+    let load = Load::start(endpoints, cluster.admin_key(1), LOAD_RATE, LOAD_TTL);
 
     let isolated = the_leader_cut_off_stays_put_while_the_majority_commits(&cluster, &runtime);
     healed_the_isolated_node_catches_up(&cluster, isolated);

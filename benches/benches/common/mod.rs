@@ -6,7 +6,7 @@
     reason = "each bench binary uses only some of these helpers"
 )]
 
-use cassia_crypto::{Hash, Keypair};
+use cassia_crypto::{GenesisHash, Hash, Keypair};
 use cassia_ledger::execution::genesis::genesis_state;
 use cassia_ledger::execution::{StateChanges, keys};
 use cassia_ledger::records::{NamespaceAcl, NamespaceRecord};
@@ -17,6 +17,10 @@ use cassia_ledger::{
 
 /// The chain every benchmark transaction is signed for.
 pub const CHAIN_ID: &str = "bench-chain";
+
+/// The genesis hash every benchmark signature covers: a fixed value, since no benchmark checks a
+/// genesis file, only that signatures made for this value verify for it.
+pub const GENESIS: GenesisHash = GenesisHash(Hash([0xbe; 32]));
 
 /// Size of a transaction's payload (the value of its `Put`), in bytes.
 pub const PAYLOAD_BYTES: usize = 200;
@@ -70,7 +74,7 @@ pub fn put(keys: &[Keypair], height: Height, index: u64) -> SignedTransaction {
             value: payload(height, index),
         },
     }
-    .sign(key)
+    .sign(&GENESIS, key)
 }
 
 /// `count` transactions for the block at `height`, signed by the accounts in rotation.

@@ -159,7 +159,7 @@ impl Bench {
         let clients = connect_all(&self.endpoint).await?;
         let mut watcher_client = Client::connect(&self.endpoint[0]).await?;
         let status = watcher_client.status().await?;
-        let signer = Signer::new(key, status.chain_id, self.tx_bytes)?;
+        let signer = Signer::new(key, (status.chain_id, status.genesis), self.tx_bytes)?;
         let tally = Arc::new(Tally::new(status.height));
         let (pool, refill) = self.fill_pool(&signer, &tally)?;
         let mut reader = clients[0].clone();

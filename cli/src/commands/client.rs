@@ -8,8 +8,9 @@ mod operations;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use cassia_api::Client;
+use cassia_crypto::{GenesisHash, Hash};
 use cassia_ledger::{Operation, Transaction};
 use operations::{ChainTip, TxOperation};
 
@@ -48,6 +49,7 @@ impl Status {
                 .status()
                 .await?;
             println!("chain id:    {}", status.chain_id);
+            println!("genesis:     {}", status.genesis);
             println!("height:      {}", status.height);
             println!("block hash:  {}", status.block_hash);
             println!("state root:  {}", status.state_root);
@@ -81,6 +83,10 @@ pub struct Tx {
     /// Longest wait with --wait, seconds.
     #[arg(long, default_value_t = 30, global = true, value_name = "SECONDS")]
     wait_secs: u64,
+    /// The genesis hash to sign for (`cassia genesis verify` prints it). Without it, the node's
+    /// word is taken; with it, a node on another chain is refused before anything is signed.
+    #[arg(long, value_name = "HEX", global = true)]
+    genesis_hash: Option<String>,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
@@ -94,18 +100,30 @@ impl Tx {
             .context("--key is required: the signer's key file")?;
         let key = files::read_key(&key_path, &self.passphrase, self.operation.key_kind())?;
         block_on(async {
+            let pinned = self.pinned_genesis()?;
             if let TxOperation::Cosign(cosign) = &self.operation {
-                let chain_id = match cosign.chain_id() {
-                    Some(chain_id) => chain_id.to_string(),
-                    None => self.connect().await?.status().await?.chain_id,
+                // Co-signing needs no node when the genesis hash is given.
+                let genesis = match pinned {
+                    Some(genesis) => genesis,
+                    None => self.connect().await?.status().await?.genesis,
                 };
-                println!("{}", cosign.sign(&key, &chain_id)?);
+                println!("{}", cosign.sign(&key, &genesis)?);
                 return Ok(());
             }
             let mut client = self.connect().await?;
             let status = client.status().await?;
+            if let Some(pinned) = pinned {
+                ensure!(
+                    pinned == status.genesis,
+                    "the node is on chain {:?} with genesis {}, not genesis {pinned}: nothing \
+                     was signed",
+                    status.chain_id,
+                    status.genesis
+                );
+            }
             let tip = ChainTip {
                 chain_id: status.chain_id,
+                genesis: status.genesis,
                 height: status.height,
                 block_hash: status.block_hash,
             };
@@ -119,7 +137,7 @@ impl Tx {
                 valid_until,
                 op,
             }
-            .sign(&key);
+            .sign(&tip.genesis, &key);
             if !self.wait {
                 println!("{}", client.submit(&tx).await?);
                 return Ok(());
@@ -139,5 +157,17 @@ impl Tx {
 
     async fn connect(&self) -> Result<Client> {
         Ok(Client::connect(&self.endpoint.endpoint).await?)
+    }
+
+    /// `--genesis-hash`, parsed.
+    fn pinned_genesis(&self) -> Result<Option<GenesisHash>> {
+        self.genesis_hash
+            .as_deref()
+            .map(|text| {
+                Hash::from_hex(text)
+                    .map(GenesisHash)
+                    .with_context(|| format!("--genesis-hash {text:?}"))
+            })
+            .transpose()
     }
 }

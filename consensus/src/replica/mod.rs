@@ -20,7 +20,7 @@ mod view_change;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use cassia_crypto::{Hash, Keypair, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey};
 use cassia_ledger::{Block, CommitCertificate, Height, ValidatorSet, View};
 
 use crate::io::{Actions, Evidence, Input, Outgoing, Recipient, Request, TimerCommand};
@@ -36,8 +36,8 @@ use tally::Tally;
 /// What a replica needs to know about itself.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The chain id, bound into every signature.
-    pub chain_id: String,
+    /// The chain's genesis hash, bound into every signature made and checked.
+    pub genesis: GenesisHash,
     /// This validator's node key; the replica signs with it (ed25519 is deterministic).
     pub key: Keypair,
     /// Base view timeout in milliseconds (`Parameters::view_timeout_ms`).
@@ -299,7 +299,7 @@ impl Replica {
     /// hashes), then the signature, cheapest first. A host may call it for gossip validation, so
     /// that what this replica would drop is not relayed; it changes nothing.
     pub fn screen(&self, message: &Message) -> Result<(), DropReason> {
-        if message.chain_id != self.config.chain_id {
+        if message.genesis != self.config.genesis {
             return Err(DropReason::WrongChain);
         }
         if !self.validators.contains(&message.sender) {
@@ -313,7 +313,7 @@ impl Replica {
             return Err(DropReason::Malformed);
         }
         message
-            .verify_signature()
+            .verify_signature(&self.config.genesis)
             .map_err(|_| DropReason::BadSignature)
     }
 
@@ -455,7 +455,7 @@ impl Replica {
             return None;
         }
         let (view, kind) = (payload.view(), payload.kind());
-        let candidate = Message::sign(&self.config.chain_id, &self.config.key, payload);
+        let candidate = Message::sign(&self.config.genesis, &self.config.key, payload);
         if let Some(earlier) = self
             .signed
             .iter()

@@ -18,7 +18,7 @@ impl Replica {
         };
         // Checked against the set in force here; sync re-checks each block against its own set.
         if certificate
-            .verify(&self.config.chain_id, &self.validators)
+            .verify(&self.config.genesis, &self.validators)
             .is_err()
         {
             return self.stats.drops.count(DropReason::BadCertificate);
@@ -89,7 +89,7 @@ impl Replica {
         }
         let valid = certificate.height == self.height
             && certificate
-                .verify_for(&self.config.chain_id, &self.validators, &block.hash())
+                .verify_for(&self.config.genesis, &self.validators, &block.hash())
                 .is_ok();
         if !valid {
             return self.stats.drops.count(DropReason::BadCertificate);

@@ -71,7 +71,7 @@ impl Replica {
         }
         if let Some(certificate) = self.last_certificate.clone() {
             let decided = Message::sign(
-                &self.config.chain_id,
+                &self.config.genesis,
                 &self.config.key,
                 Payload::Decided(certificate),
             );
@@ -121,7 +121,7 @@ impl Replica {
             let below = certificate.height == self.height && certificate.view < view_change.view;
             if !below
                 || certificate
-                    .verify(&self.config.chain_id, &self.validators)
+                    .verify(&self.config.genesis, &self.validators)
                     .is_err()
             {
                 return self.stats.drops.count(DropReason::BadCertificate);
@@ -173,9 +173,8 @@ impl Replica {
         let answer = if message.height() <= self.committed_height() {
             // Behind by a height or more: the certificate lets it fetch what it misses.
             let certificate = self.last_certificate.clone();
-            certificate.map(|c| {
-                Message::sign(&self.config.chain_id, &self.config.key, Payload::Decided(c))
-            })
+            certificate
+                .map(|c| Message::sign(&self.config.genesis, &self.config.key, Payload::Decided(c)))
         } else if self.status == Status::Normal {
             self.round.new_view.clone()
         } else {
@@ -277,7 +276,7 @@ impl Replica {
             return self.stats.drops.count(DropReason::NotLeader);
         }
         let rule = check_view_changes(
-            &self.config.chain_id,
+            &self.config.genesis,
             &self.validators,
             new_view.height,
             new_view.view,

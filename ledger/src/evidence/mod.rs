@@ -50,8 +50,8 @@ mod error;
 mod summary;
 
 use bincode::Decode;
-use cassia_crypto::Hash;
 use cassia_crypto::merkle::{self, InclusionProof};
+use cassia_crypto::{GenesisHash, Hash};
 use serde::{Deserialize, Serialize};
 
 pub use error::{BlockRole, EvidenceError};
@@ -65,8 +65,9 @@ use crate::state_tree::StateProof;
 use crate::transaction::{Receipt, SignedTransaction, hex_bytes};
 use crate::validators::{CommitCertificate, ValidatorSet};
 
-/// The format tag of every package this module writes and reads.
-pub const FORMAT: &str = "cassia-evidence/1";
+/// The format tag of every package this module writes and reads. Version 2: every signature
+/// covers the genesis hash (version 1's covered the chain id only).
+pub const FORMAT: &str = "cassia-evidence/2";
 
 /// The state key holding the validator set in force for the next block (raw bytes; the key
 /// [`crate::execution::keys::VALIDATORS`] that execution writes).
@@ -81,7 +82,7 @@ pub const MAX_PACKAGE_BYTES: usize = 32 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvidencePackage {
-    /// Always [`FORMAT`], `"cassia-evidence/1"`.
+    /// Always [`FORMAT`], `"cassia-evidence/2"`.
     pub format: String,
     /// The chain's id: must be the genesis file's.
     pub chain_id: String,
@@ -211,8 +212,11 @@ pub fn verify(package_bytes: &[u8], genesis: &Genesis) -> Result<VerifiedEvidenc
     if decoded.header.height == 0 {
         return Err(EvidenceError::GenesisHeight);
     }
+    // Every signature is checked as made for this genesis (the court's own file), whatever the
+    // package says.
+    let chain = genesis.genesis_hash();
     let in_force = walk_validator_sets(
-        &package.chain_id,
+        &chain,
         genesis.validator_set(),
         &decoded.changes,
         decoded.header.height,
@@ -221,13 +225,13 @@ pub fn verify(package_bytes: &[u8], genesis: &Genesis) -> Result<VerifiedEvidenc
         height: decoded.header.height,
     };
     check_certified(
-        &package.chain_id,
+        &chain,
         &in_force,
         &decoded.header,
         &decoded.certificate,
         block,
     )?;
-    check_transaction(&package, &decoded)?;
+    check_transaction(&package, &decoded, &chain)?;
     Ok(VerifiedEvidence {
         chain_id: package.chain_id,
         genesis_hash: package.genesis_hash,
@@ -355,7 +359,7 @@ impl DecodedChange {
 /// Walks the changes from `genesis_set`: checks each change's order, certificate and state proof
 /// against the set in force at its height, and returns the set in force at `transaction_height`.
 fn walk_validator_sets(
-    chain_id: &str,
+    chain: &GenesisHash,
     genesis_set: ValidatorSet,
     changes: &[DecodedChange],
     transaction_height: Height,
@@ -386,13 +390,7 @@ fn walk_validator_sets(
             });
         }
         let block = BlockRole::Change { number, height };
-        check_certified(
-            chain_id,
-            &in_force,
-            &change.header,
-            &change.certificate,
-            block,
-        )?;
+        check_certified(chain, &in_force, &change.header, &change.certificate, block)?;
         change
             .state_proof
             .verify(
@@ -417,7 +415,7 @@ fn walk_validator_sets(
 /// Checks that `certificate` proves `header` committed under `in_force`, and that the header
 /// names that set.
 fn check_certified(
-    chain_id: &str,
+    chain: &GenesisHash,
     in_force: &ValidatorSet,
     header: &BlockHeader,
     certificate: &CommitCertificate,
@@ -430,7 +428,7 @@ fn check_certified(
         });
     }
     certificate
-        .verify_for(chain_id, in_force, &header.hash())
+        .verify_for(chain, in_force, &header.hash())
         .map_err(|error| EvidenceError::CertificateInvalid { block, error })?;
     if header.validator_set_hash != in_force.hash() {
         return Err(EvidenceError::ValidatorSetHashMismatch {
@@ -443,7 +441,11 @@ fn check_certified(
 }
 
 /// The transaction, its receipt, and their proofs under the (certified) header.
-fn check_transaction(package: &EvidencePackage, decoded: &Decoded) -> Result<(), EvidenceError> {
+fn check_transaction(
+    package: &EvidencePackage,
+    decoded: &Decoded,
+    chain: &GenesisHash,
+) -> Result<(), EvidenceError> {
     let (transaction, receipt, header) = (&decoded.transaction, &decoded.receipt, &decoded.header);
     if transaction.tx.chain_id != package.chain_id {
         return Err(EvidenceError::TransactionWrongChain(
@@ -451,7 +453,7 @@ fn check_transaction(package: &EvidencePackage, decoded: &Decoded) -> Result<(),
         ));
     }
     transaction
-        .verify_signature()
+        .verify_signature(chain)
         .map_err(|_| EvidenceError::TransactionSignatureInvalid(transaction.tx.signer))?;
     let height = header.height;
     if !package

@@ -66,12 +66,18 @@ fn notarized_digest() -> Hash {
 
 impl TestChain {
     fn new() -> TestChain {
+        TestChain::with_genesis_time(1_735_689_600_000)
+    }
+
+    /// The same chain (same id, keys and transactions) from a genesis of another time: another
+    /// genesis hash, as a staging copy of the chain would have.
+    fn with_genesis_time(genesis_time_ms: u64) -> TestChain {
         let validator_keys: Vec<Keypair> =
             (1..=5u8).map(|i| Keypair::from_secret([i; 32])).collect();
         let admin = Keypair::from_secret([40; 32]);
         let mut genesis = Genesis {
             chain_id: CHAIN.into(),
-            genesis_time_ms: 1_735_689_600_000,
+            genesis_time_ms,
             organizations: vec![Organization {
                 id: "org0".into(),
                 name: "Organization zero".into(),
@@ -141,7 +147,7 @@ impl TestChain {
             valid_until: 100,
             op,
         }
-        .sign(&self.account)
+        .sign(&self.genesis.genesis_hash(), &self.account)
     }
 
     fn apply(&mut self, changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
@@ -213,7 +219,7 @@ impl TestChain {
             .iter()
             .map(|&i| ValidatorSignature {
                 validator: self.validator_keys[i].public(),
-                signature: vote.sign(CHAIN, &self.validator_keys[i]),
+                signature: vote.sign(&self.genesis.genesis_hash(), &self.validator_keys[i]),
             })
             .collect();
         signatures.sort_by_key(|s| s.validator);
@@ -513,11 +519,41 @@ fn another_genesis_chain_or_format_is_refused() {
             GenesisError::MissingApprovals(_)
         ))
     ));
-    let mut future = package;
-    future.format = "cassia-evidence/2".into();
+    for format in ["cassia-evidence/1", "cassia-evidence/3"] {
+        let mut other_format = package.clone();
+        other_format.format = format.into();
+        assert!(matches!(
+            chain.verify(&other_format),
+            Err(EvidenceError::UnknownFormat(_))
+        ));
+    }
+}
+
+/// A staging copy of the chain (same chain id, validators, keys and transactions; only the
+/// genesis time differs) signs everything for its own genesis. Relabelled with production's
+/// genesis hash, its package still proves nothing here: the first certificate checked fails.
+#[test]
+fn a_package_signed_on_a_copy_of_the_chain_does_not_verify() {
+    let production = TestChain::new();
+    let staging = TestChain::with_genesis_time(production.genesis.genesis_time_ms + 1);
+    assert_eq!(staging.genesis.chain_id, production.genesis.chain_id);
+    assert_ne!(staging.genesis.hash(), production.genesis.hash());
+    let mut relabelled = staging.notarization_package();
+    assert!(
+        staging.verify(&relabelled).is_ok(),
+        "valid on its own chain"
+    );
+    relabelled.genesis_hash = production.genesis.hash();
     assert!(matches!(
-        chain.verify(&future),
-        Err(EvidenceError::UnknownFormat(_))
+        production.verify(&relabelled),
+        Err(EvidenceError::CertificateInvalid { .. })
+    ));
+    // Without a validator-set change to walk, the transaction's own certificate fails.
+    let mut direct = staging.package(1, 0, &[]);
+    direct.genesis_hash = production.genesis.hash();
+    assert!(matches!(
+        production.verify(&direct),
+        Err(EvidenceError::CertificateInvalid { .. })
     ));
 }
 

@@ -30,7 +30,7 @@ mod operations;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bincode::{Decode, Encode};
-use cassia_crypto::{Domain, Hash, PublicKey};
+use cassia_crypto::{Domain, GenesisHash, Hash, PublicKey};
 use serde::{Deserialize, Serialize};
 
 use crate::state_tree::{self, MemoryNodes, Node, NodeReader, TreeError};
@@ -78,11 +78,12 @@ pub struct NotarizationRecord {
     pub co_signers: Vec<PublicKey>,
 }
 
-/// The bytes a co-signer signs for `(digest, metadata)` on `chain_id` (domain `Evidence`).
-pub fn co_signing_bytes(chain_id: &str, digest: &Hash, metadata: &str) -> Vec<u8> {
+/// The bytes a co-signer signs for `(digest, metadata)` on the chain `genesis` (domain
+/// `Evidence`).
+pub fn co_signing_bytes(genesis: &GenesisHash, digest: &Hash, metadata: &str) -> Vec<u8> {
     cassia_crypto::signing_bytes(
         Domain::Evidence,
-        chain_id,
+        genesis,
         &codec::encode(&(digest, metadata.to_string())),
     )
 }
@@ -90,8 +91,10 @@ pub fn co_signing_bytes(chain_id: &str, digest: &Hash, metadata: &str) -> Vec<u8
 /// The chain facts a block executes under.
 #[derive(Clone, Debug)]
 pub struct BlockContext<'a> {
-    /// This chain's id.
+    /// This chain's id: a transaction naming another is refused with a clear reason.
     pub chain_id: &'a str,
+    /// This chain's genesis hash, which every signature covers (co-signatures here).
+    pub genesis: &'a GenesisHash,
     /// Height of the block being executed.
     pub height: Height,
     /// Chain parameters in force.
@@ -153,7 +156,7 @@ pub fn check_admissible(
             limit: context.parameters.max_tx_bytes,
         });
     }
-    operations::check_fields(context.chain_id, &tx.tx.op)
+    operations::check_fields(context.genesis, &tx.tx.op)
 }
 
 /// Why a block's transactions cannot be executed at all (the block is invalid).
@@ -240,12 +243,12 @@ pub fn check_permission(
     operations::authorize(&Overlay::new(state), &tx.tx.signer, &tx.tx.op)
 }
 
-/// The bytes a reader signs to query `raw_key` at `time_ms` (domain `Read`): the credential
-/// the gRPC API asks for on namespaces with a readers list.
-pub fn read_signing_bytes(chain_id: &str, raw_key: &[u8], time_ms: u64) -> Vec<u8> {
+/// The bytes a reader signs to query `raw_key` at `time_ms` on the chain `genesis` (domain
+/// `Read`): the credential the gRPC API asks for on namespaces with a readers list.
+pub fn read_signing_bytes(genesis: &GenesisHash, raw_key: &[u8], time_ms: u64) -> Vec<u8> {
     cassia_crypto::signing_bytes(
         Domain::Read,
-        chain_id,
+        genesis,
         &codec::encode(&(raw_key.to_vec(), time_ms)),
     )
 }

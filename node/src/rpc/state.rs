@@ -157,7 +157,7 @@ impl Api {
                 }
                 let signature = Signature::from_hex(&credential.signature)
                     .map_err(|e| Status::invalid_argument(format!("reader signature: {e}")))?;
-                let message = read_signing_bytes(&self.genesis.chain_id, raw_key, time_ms);
+                let message = read_signing_bytes(&self.genesis.genesis_hash(), raw_key, time_ms);
                 key.verify_raw(&message, &signature).map_err(|_| {
                     Status::permission_denied("reader signature does not verify for this key")
                 })?;

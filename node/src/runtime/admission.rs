@@ -17,7 +17,7 @@
 
 use std::time::Duration;
 
-use cassia_crypto::Hash;
+use cassia_crypto::{GenesisHash, Hash};
 use cassia_engine::{Engine, SignatureCheck};
 use cassia_ledger::{Rejection, SignedTransaction, codec};
 use tokio::sync::mpsc;
@@ -54,10 +54,10 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// An empty room and the receiver of its verification results (the loop selects on it
-    /// and hands each back to [`Admission::on_verified`]).
-    pub fn new() -> (Admission, mpsc::Receiver<Verified>) {
-        let (verifier, verified) = Verifier::new();
+    /// An empty room for the chain `genesis` and the receiver of its verification results (the
+    /// loop selects on it and hands each back to [`Admission::on_verified`]).
+    pub fn new(genesis: GenesisHash) -> (Admission, mpsc::Receiver<Verified>) {
+        let (verifier, verified) = Verifier::new(genesis);
         let admission = Admission {
             verifier,
             pending_local: Vec::new(),

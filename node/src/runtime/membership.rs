@@ -14,7 +14,7 @@
 use cassia_crypto::{Hash, Keypair};
 use cassia_engine::{Store as _, StoreError};
 use cassia_ledger::execution::pending_validators;
-use cassia_ledger::{Height, Operation, SignedTransaction, Transaction, Validator};
+use cassia_ledger::{Genesis, Height, Operation, SignedTransaction, Transaction, Validator};
 
 use crate::chain_store::ChainStore;
 use crate::network::{Member, NetworkHandle};
@@ -98,7 +98,8 @@ impl MembershipFollower {
             self.announce(network, &members);
             self.members = members;
         }
-        self.readiness(key, store.genesis().chain_id.clone(), committed, now_ms)
+        let genesis = store.genesis();
+        self.readiness(key, genesis, committed, now_ms)
     }
 
     fn announce(&self, network: &NetworkHandle, members: &ChainMembers) {
@@ -119,7 +120,7 @@ impl MembershipFollower {
     fn readiness(
         &mut self,
         key: &Keypair,
-        chain_id: String,
+        genesis: &Genesis,
         (height, block_hash, timestamp_ms): (Height, Hash, u64),
         now_ms: u64,
     ) -> Option<SignedTransaction> {
@@ -134,12 +135,12 @@ impl MembershipFollower {
         }
         self.ready_sent_at = Some(height);
         let tx = Transaction {
-            chain_id,
+            chain_id: genesis.chain_id.clone(),
             signer: me,
             nonce: height,
             valid_until: height.saturating_add(READY_RESEND_BLOCKS),
             op: Operation::ValidatorReady { height, block_hash },
         };
-        Some(tx.sign(key))
+        Some(tx.sign(&genesis.genesis_hash(), key))
     }
 }

@@ -73,6 +73,7 @@ pub fn open_engine(
 ) -> Result<Engine<ChainStore>, EngineError> {
     let config = EngineConfig {
         chain_id: store.genesis().chain_id.clone(),
+        genesis: store.genesis().genesis_hash(),
         key: key.clone(),
         mempool,
     };
@@ -127,7 +128,7 @@ impl Runtime {
         let mut events = parts.events;
         let mut commands = parts.commands;
         let tip = parts.engine.store().tip()?;
-        let (admission, verified) = Admission::new();
+        let (admission, verified) = Admission::new(parts.engine.store().genesis().genesis_hash());
         let (sync, fetched) = BlockSync::new(parts.engine.store().shared());
         let mut inbox = Inbox { verified, fetched };
         let mut runtime = Runtime {

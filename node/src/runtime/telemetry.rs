@@ -230,7 +230,7 @@ impl Telemetry {
 /// The digest of what `message`'s sender signed: enough to match the statement against another
 /// node's log, a fixed size whatever block it carries.
 fn statement_digest(message: &Message) -> String {
-    Hash::of(&message.payload.signing_bytes(&message.chain_id)).to_string()
+    Hash::of(&message.payload.signing_bytes(&message.genesis)).to_string()
 }
 
 #[cfg(test)]
@@ -248,7 +248,8 @@ mod tests {
             view: 0,
             block_hash: Hash([block; 32]),
         };
-        Box::new(Message::sign("t", key, Payload::Vote(vote)))
+        let chain = cassia_crypto::GenesisHash(Hash::of(b"t"));
+        Box::new(Message::sign(&chain, key, Payload::Vote(vote)))
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! move on meanwhile (a block commits some of the transactions): admission judges each
 //! transaction on the state it finds, and only the signature verdict is carried over.
 
-use cassia_crypto::Hash;
+use cassia_crypto::{GenesisHash, Hash};
 use cassia_ledger::{Rejection, SignedTransaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,6 +71,8 @@ pub struct Verified {
 /// Hands batches to tokio's blocking pool and counts those in flight.
 #[derive(Debug)]
 pub struct Verifier {
+    /// The chain whose signatures are checked.
+    genesis: GenesisHash,
     results: mpsc::Sender<Verified>,
     in_flight: usize,
     /// Whether a batch of local submissions is being verified. The loop starts no other batch
@@ -79,11 +81,13 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier whose results arrive on the returned receiver (the event loop selects on it
-    /// and calls [`Verifier::finished`] for each).
-    pub fn new() -> (Verifier, mpsc::Receiver<Verified>) {
+    /// A verifier of signatures made for the chain `genesis`, whose results arrive on the
+    /// returned receiver (the event loop selects on it and calls [`Verifier::finished`] for
+    /// each).
+    pub fn new(genesis: GenesisHash) -> (Verifier, mpsc::Receiver<Verified>) {
         let (results, receiver) = mpsc::channel(MAX_BATCHES_IN_FLIGHT);
         let verifier = Verifier {
+            genesis,
             results,
             in_flight: 0,
             local_in_flight: false,
@@ -97,14 +101,14 @@ impl Verifier {
     pub fn start(&mut self, batch: Batch, wanted: Vec<bool>) -> Option<Verified> {
         let signatures = wanted.iter().filter(|wanted| **wanted).count();
         if self.in_flight >= MAX_BATCHES_IN_FLIGHT || signatures < MIN_OFFLOADED_SIGNATURES {
-            let checks = verify(&batch.transactions(), &wanted);
+            let checks = verify(&self.genesis, &batch.transactions(), &wanted);
             return Some(Verified { batch, checks });
         }
         self.in_flight += 1;
         self.local_in_flight |= matches!(batch, Batch::Local(_));
-        let results = self.results.clone();
+        let (results, genesis) = (self.results.clone(), self.genesis);
         tokio::task::spawn_blocking(move || {
-            let checks = verify(&batch.transactions(), &wanted);
+            let checks = verify(&genesis, &batch.transactions(), &wanted);
             // The channel holds MAX_BATCHES_IN_FLIGHT results, one per batch in flight, so this
             // never waits; it fails only when the loop has stopped.
             let _ = results.blocking_send(Verified { batch, checks });
@@ -128,19 +132,23 @@ impl Verifier {
 
 /// One batch verification of the wanted signatures; if it fails, each on its own, to find the
 /// bad ones.
-fn verify(transactions: &[&SignedTransaction], wanted: &[bool]) -> Vec<SignatureCheck> {
+fn verify(
+    genesis: &GenesisHash,
+    transactions: &[&SignedTransaction],
+    wanted: &[bool],
+) -> Vec<SignatureCheck> {
     let checked: Vec<&SignedTransaction> = transactions
         .iter()
         .zip(wanted)
         .filter(|(_, wanted)| **wanted)
         .map(|(tx, _)| *tx)
         .collect();
-    let batch_holds = cassia_engine::block::verify_signatures(&checked).is_ok();
+    let batch_holds = cassia_engine::block::verify_signatures(genesis, &checked).is_ok();
     transactions
         .iter()
         .zip(wanted)
         .map(|(tx, wanted)| {
-            let holds = *wanted && (batch_holds || tx.verify_signature().is_ok());
+            let holds = *wanted && (batch_holds || tx.verify_signature(genesis).is_ok());
             if holds {
                 SignatureCheck::Verified
             } else {
@@ -170,7 +178,11 @@ mod tests {
                 value: vec![1],
             },
         }
-        .sign(&key)
+        .sign(&chain(), &key)
+    }
+
+    fn chain() -> GenesisHash {
+        GenesisHash(cassia_crypto::Hash::of(b"c"))
     }
 
     #[test]
@@ -179,7 +191,7 @@ mod tests {
         forged.signature.0[0] ^= 1;
         let batch = [tx(1), forged, tx(3)];
         let refs: Vec<&SignedTransaction> = batch.iter().collect();
-        let checks = verify(&refs, &[true, true, false]);
+        let checks = verify(&chain(), &refs, &[true, true, false]);
         assert_eq!(
             checks,
             vec![
@@ -192,7 +204,7 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_the_bound_or_below_the_minimum_a_batch_is_verified_on_the_spot() {
-        let (mut verifier, mut results) = Verifier::new();
+        let (mut verifier, mut results) = Verifier::new(chain());
         let n = MIN_OFFLOADED_SIGNATURES;
         let local = || {
             Batch::Local(

@@ -73,7 +73,7 @@ pub fn commit_next(store: &Database, key: &Keypair, count: u64) -> Block {
                     acl: NamespaceAcl::default(),
                 },
             }
-            .sign(key),
+            .sign(&test_genesis().genesis_hash(), key),
         );
     }
     transactions.extend((0..count).map(|i| {
@@ -88,11 +88,12 @@ pub fn commit_next(store: &Database, key: &Keypair, count: u64) -> Block {
                 value: format!("value at {height}/{i}").into_bytes(),
             },
         }
-        .sign(key)
+        .sign(&test_genesis().genesis_hash(), key)
     }));
     let parameters = Parameters::default();
     let context = BlockContext {
         chain_id: CHAIN,
+        genesis: &test_genesis().genesis_hash(),
         height,
         parameters: &parameters,
     };
@@ -132,7 +133,7 @@ pub fn commit_next(store: &Database, key: &Keypair, count: u64) -> Block {
         block_hash: block.hash(),
         signatures: vec![ValidatorSignature {
             validator: key.public(),
-            signature: vote.sign(CHAIN, key),
+            signature: vote.sign(&test_genesis().genesis_hash(), key),
         }],
     };
     store

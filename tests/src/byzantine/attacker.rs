@@ -26,7 +26,7 @@
 use std::collections::BTreeSet;
 
 use cassia_consensus::Message;
-use cassia_crypto::{Keypair, PublicKey};
+use cassia_crypto::{GenesisHash, Keypair, PublicKey};
 use cassia_ledger::Parameters;
 use cassia_node::interceptor::{Interceptor, RunningNode};
 
@@ -188,7 +188,7 @@ pub fn seed_of(key: &PublicKey) -> u64 {
 /// What the attacker learns when the node starts: who it is and on which chain.
 struct Armed {
     key: Keypair,
-    chain_id: String,
+    genesis: GenesisHash,
     /// The validators' node keys, in genesis order.
     validators: Vec<PublicKey>,
     /// This node's place among them (their count if it is not one).
@@ -226,7 +226,7 @@ impl Attacker {
     fn arm(
         &mut self,
         key: &Keypair,
-        chain_id: &str,
+        genesis: GenesisHash,
         validators: Vec<PublicKey>,
         parameters: &Parameters,
     ) -> Rng {
@@ -236,7 +236,7 @@ impl Attacker {
             .unwrap_or(validators.len());
         self.armed = Some(Armed {
             key: key.clone(),
-            chain_id: chain_id.to_string(),
+            genesis,
             validators,
             me,
             caps: HonestCaps::new(self.honest_max_message_bytes, parameters),
@@ -258,7 +258,7 @@ impl Attacker {
             .expect("the node calls `started` before it sends anything");
         let mut context = ActorContext {
             key: &armed.key,
-            chain_id: &armed.chain_id,
+            genesis: &armed.genesis,
             me: armed.me,
             keys: &armed.validators,
             rng: &mut self.rng,
@@ -298,8 +298,8 @@ impl Attacker {
 impl Interceptor for Attacker {
     fn started(&mut self, node: &RunningNode) {
         let validators = node.genesis.validators.iter().map(|v| v.node_key).collect();
-        let chain_id = &node.genesis.chain_id;
-        let flood_rng = self.arm(&node.key, chain_id, validators, &node.genesis.parameters);
+        let genesis = node.genesis.genesis_hash();
+        let flood_rng = self.arm(&node.key, genesis, validators, &node.genesis.parameters);
         if !self.mode.has_periodic() {
             return;
         }
@@ -307,7 +307,8 @@ impl Interceptor for Attacker {
             mode: self.mode.clone(),
             caps: self.armed().caps,
             key: node.key.clone(),
-            chain_id: chain_id.clone(),
+            chain_id: node.genesis.chain_id.clone(),
+            genesis,
             network: node.network.clone(),
             head: node.head.clone(),
             rng: flood_rng,
@@ -340,10 +341,12 @@ mod tests {
         Keypair::from_secret([9; 32])
     }
 
+    const C: GenesisHash = GenesisHash(cassia_crypto::Hash([0xc; 32]));
+
     fn armed(list: &str, key: &Keypair) -> Attacker {
         let mode = Mode::parse(list).expect("known attacks");
         let mut attacker = Attacker::new(mode, 1 << 20, seed_of(&key.public()));
-        attacker.arm(key, "c", vec![key.public()], &Parameters::default());
+        attacker.arm(key, C, vec![key.public()], &Parameters::default());
         attacker
     }
 
@@ -378,13 +381,13 @@ mod tests {
             view: 0,
             block_hash: block.hash(),
         };
-        let honest = Message::sign("c", &key, Payload::PrePrepare { proposal, block });
+        let honest = Message::sign(&C, &key, Payload::PrePrepare { proposal, block });
         let out = attacker.outgoing_consensus(honest.clone());
         let [first, twin] = &out[..] else {
             panic!("the proposal and one twin: {out:?}")
         };
         assert_eq!(first, &honest, "the honest proposal goes first, unchanged");
-        assert!(twin.verify_signature().is_ok());
+        assert!(twin.verify_signature(&C).is_ok());
         assert_eq!(
             (twin.height(), twin.view()),
             (honest.height(), honest.view())
@@ -406,12 +409,12 @@ mod tests {
             view: 2,
             block_hash: Hash::of(b"b"),
         };
-        let honest = Message::sign("c", &key, Payload::Vote(vote));
+        let honest = Message::sign(&C, &key, Payload::Vote(vote));
         let out = attacker.outgoing_consensus(honest.clone());
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], honest);
         assert_eq!(out[1].kind(), honest.kind());
-        assert!(out[1].verify_signature().is_ok() && !out[1].same_statement(&honest));
+        assert!(out[1].verify_signature(&C).is_ok() && !out[1].same_statement(&honest));
     }
 
     #[test]
@@ -438,7 +441,7 @@ mod tests {
             view: 0,
             block_hash: Hash::of(b"b"),
         });
-        let message = Message::sign("c", &key, vote);
+        let message = Message::sign(&C, &key, vote);
         let first = armed("double-vote", &key).outgoing_consensus(message.clone());
         let second = armed("double-vote", &key).outgoing_consensus(message);
         assert_eq!(first, second);

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cassia_consensus::{Message, Payload, Proposal, ViewChange};
-use cassia_crypto::{Hash, Keypair, Signature};
+use cassia_crypto::{GenesisHash, Hash, Keypair, Signature};
 use cassia_ledger::{
     Block, BlockHeader, CommitCertificate, Height, Operation, SignedTransaction, Transaction,
     ValidatorSignature, View, Vote, VoteKind, codec,
@@ -76,6 +76,8 @@ pub struct FloodContext {
     pub key: Keypair,
     /// Chain id.
     pub chain_id: String,
+    /// The genesis hash its signatures cover.
+    pub genesis: GenesisHash,
     /// The network to attack through.
     pub network: NetworkHandle,
     /// The chain's position (committed height, view).
@@ -221,7 +223,7 @@ impl Flood {
             3 => self.future_proposal(far),
             _ => self.future_certificate(far, block_hash),
         };
-        Message::sign(&self.context.chain_id, &self.context.key, payload)
+        Message::sign(&self.context.genesis, &self.context.key, payload)
     }
 
     fn future_proposal(&mut self, height: Height) -> Payload {
@@ -258,7 +260,7 @@ impl Flood {
         };
         let mut signatures = vec![ValidatorSignature {
             validator: self.context.key.public(),
-            signature: commit.sign(&self.context.chain_id, &self.context.key),
+            signature: commit.sign(&self.context.genesis, &self.context.key),
         }];
         signatures.extend((0..3).map(|_| ValidatorSignature {
             validator: Keypair::from_secret(self.context.rng.bytes32()).public(),
@@ -308,7 +310,7 @@ impl Flood {
         let oversized = self.oversized.get_or_insert_with(|| {
             build_oversized(
                 &self.context.key,
-                &self.context.chain_id,
+                (&self.context.chain_id, &self.context.genesis),
                 &self.context.caps,
             )
         });
@@ -333,7 +335,11 @@ fn vote(kind: VoteKind, height: Height, view: View, block_hash: Hash) -> Payload
 /// The three oversized gossip messages: a signed pre-prepare one byte above the consensus
 /// decode cap, a batch of one transaction more than a batch may hold, and a payload one byte
 /// above the gossip cap.
-fn build_oversized(key: &Keypair, chain_id: &str, caps: &HonestCaps) -> Oversized {
+fn build_oversized(
+    key: &Keypair,
+    (chain_id, genesis): (&str, &GenesisHash),
+    caps: &HonestCaps,
+) -> Oversized {
     let transaction = |nonce: u64, metadata: String| {
         Transaction {
             chain_id: chain_id.to_string(),
@@ -346,7 +352,7 @@ fn build_oversized(key: &Keypair, chain_id: &str, caps: &HonestCaps) -> Oversize
                 co_signers: Vec::new(),
             },
         }
-        .sign(key)
+        .sign(genesis, key)
     };
     let batch: Vec<SignedTransaction> = (0..=MAX_GOSSIP_BATCH as u64)
         .map(|nonce| transaction(nonce, String::new()))
@@ -361,7 +367,7 @@ fn build_oversized(key: &Keypair, chain_id: &str, caps: &HonestCaps) -> Oversize
             view: 0,
             block_hash: block.hash(),
         };
-        Message::sign(chain_id, key, Payload::PrePrepare { proposal, block }).to_bytes()
+        Message::sign(genesis, key, Payload::PrePrepare { proposal, block }).to_bytes()
     };
     // The codec encodes integers at fixed width, so each metadata byte adds one encoded byte.
     let base = proposal_of(String::new()).len();
@@ -405,7 +411,7 @@ mod tests {
             ..Parameters::default()
         };
         let caps = HonestCaps::new(64 * 1024, &parameters);
-        let oversized = build_oversized(&key, "c", &caps);
+        let oversized = build_oversized(&key, ("c", &GenesisHash(Hash::of(b"c"))), &caps);
         assert_eq!(oversized.consensus.len(), caps.consensus_message_bytes + 1);
         assert!(Message::from_bytes(&oversized.consensus, usize::MAX).is_ok());
         assert!(Message::from_bytes(&oversized.consensus, caps.consensus_message_bytes).is_err());

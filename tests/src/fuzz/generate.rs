@@ -5,7 +5,7 @@
 use cassia_consensus::{
     Message, NewView, Payload, PreparedCertificate, Proposal, SignedViewChange, ViewChange,
 };
-use cassia_crypto::{Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey, Signature};
 use cassia_engine::block::{BuildContext, build_block};
 use cassia_ledger::records::{CoSignature, GovAction, NamespaceAcl, Role};
 use cassia_ledger::{
@@ -13,7 +13,7 @@ use cassia_ledger::{
     Transaction, Validator, ValidatorSignature, View, Vote, VoteKind,
 };
 
-use super::world::{CHAIN_ID, GENESIS_TIME_MS, World, signatures};
+use super::world::{CHAIN_ID, GENESIS_TIME_MS, World, chain, signatures};
 use crate::rng::Rng;
 
 /// A height near the fixture chain, or an extreme one.
@@ -231,7 +231,7 @@ pub fn transaction(rng: &mut Rng, world: &World) -> SignedTransaction {
         valid_until,
         op: operation(rng, world),
     };
-    let mut signed = tx.sign(key);
+    let mut signed = tx.sign(&genesis(rng), key);
     if rng.chance(50) {
         signed.signature = signature(rng);
     }
@@ -249,6 +249,7 @@ pub fn block(rng: &mut Rng, world: &World) -> Block {
             let state = &world.chain[0].parent_state;
             let context = BuildContext {
                 chain_id: CHAIN_ID,
+                genesis: &chain(),
                 parameters: &world.genesis.parameters,
                 tip: &tip,
                 validators: &world.validators,
@@ -377,7 +378,7 @@ fn payload(rng: &mut Rng, world: &World) -> Payload {
                 let key = &world.validator_keys[rng.index(world.validator_keys.len())];
                 let view_change = view_change(rng, world);
                 let message = Message::sign(
-                    CHAIN_ID,
+                    &chain(),
                     key,
                     Payload::ViewChange {
                         view_change: view_change.clone(),
@@ -411,12 +412,17 @@ pub fn message(rng: &mut Rng, world: &World) -> Message {
     } else {
         keys[rng.index(keys.len())]
     };
-    let chain_id = if rng.chance(950) {
-        CHAIN_ID
+    Message::sign(&genesis(rng), key, payload(rng, world))
+}
+
+/// The genesis a signature is made for: mostly the fixture's, sometimes a copy's with the same
+/// chain id (which must verify nowhere on the fixture chain).
+fn genesis(rng: &mut Rng) -> GenesisHash {
+    if rng.chance(950) {
+        chain()
     } else {
-        "another-chain"
-    };
-    Message::sign(chain_id, key, payload(rng, world))
+        GenesisHash(Hash::of(b"a copy of the fuzz chain"))
+    }
 }
 
 /// Fixture blocks with certificates, reordered, repeated or swapped with hostile ones.

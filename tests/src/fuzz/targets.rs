@@ -34,7 +34,7 @@ use prost::Message as _;
 use super::alloc;
 use super::generate;
 use super::mutate::{self, random_bytes};
-use super::world::{CHAIN_ID, ChainBlock, GENESIS_TIME_MS, SYNC_NOW_MS, World};
+use super::world::{CHAIN_ID, ChainBlock, GENESIS_TIME_MS, SYNC_NOW_MS, World, chain};
 use crate::rng::Rng;
 
 /// The node's own caps, so the targets judge by what the node applies.
@@ -312,11 +312,16 @@ fn admit(
     engine: &mut Engine<MemoryStore>,
     tx: &SignedTransaction,
 ) -> Result<Verdict, String> {
-    if tx.verify_signature().is_ok() {
-        genuine(world, &tx.tx.signer, &tx.signing_bytes(), &tx.signature)?;
+    if tx.verify_signature(&chain()).is_ok() {
+        genuine(
+            world,
+            &tx.tx.signer,
+            &tx.signing_bytes(&chain()),
+            &tx.signature,
+        )?;
     }
     let admitted = engine.admit(tx.clone(), SignatureCheck::Unchecked).is_ok();
-    if admitted && tx.verify_signature().is_err() {
+    if admitted && tx.verify_signature(&chain()).is_err() {
         return Err(format!("admission took {} with a bad signature", tx.id()));
     }
     Ok(Verdict::accepted_if(admitted))
@@ -327,9 +332,9 @@ fn consensus_message(world: &World, input: &[u8], probe: &mut Probe) -> Result<V
     let Ok(message) = probe.decode(input, |bytes| Message::from_bytes(bytes, cap))? else {
         return Ok(Verdict::Rejected);
     };
-    let signed = message.verify_signature().is_ok();
+    let signed = message.verify_signature(&chain()).is_ok();
     if signed {
-        let statement = message.payload.signing_bytes(&message.chain_id);
+        let statement = message.payload.signing_bytes(&chain());
         genuine(world, &message.sender, &statement, &message.signature)?;
     }
     step_replica(world, message, input);
@@ -341,7 +346,7 @@ fn consensus_message(world: &World, input: &[u8], probe: &mut Probe) -> Result<V
 /// is told every block it asks about is valid, to get as far into the height as it can.
 fn step_replica(world: &World, message: Message, input: &[u8]) {
     let config = Config {
-        chain_id: CHAIN_ID.into(),
+        genesis: chain(),
         key: world.validator_keys[1].clone(),
         base_timeout_ms: world.genesis.parameters.view_timeout_ms,
     };
@@ -431,6 +436,7 @@ fn check_proposal(world: &World, block: &Block) -> Verdict {
 fn check_on(world: &World, parent: &ChainBlock, block: &Block, mode: CheckMode) -> bool {
     let context = CheckContext {
         chain_id: CHAIN_ID,
+        genesis: &chain(),
         parameters: &world.genesis.parameters,
         tip: &parent.parent_tip,
         validators: &world.validators,
@@ -699,7 +705,7 @@ mod tests {
     fn the_fixture_messages_take_a_replica_to_a_commit() {
         let world = World::new();
         let config = Config {
-            chain_id: CHAIN_ID.into(),
+            genesis: chain(),
             key: world.validator_keys[1].clone(),
             base_timeout_ms: world.genesis.parameters.view_timeout_ms,
         };

@@ -4,11 +4,12 @@
 //! so the corpus is the same on every run; only the mutations depend on the seed.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use cassia_consensus::{
     Message, NewView, Payload, PreparedCertificate, Proposal, SignedViewChange, ViewChange,
 };
-use cassia_crypto::{Hash, Keypair, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey};
 use cassia_engine::block::{BuildContext, build_block};
 use cassia_engine::{Engine, EngineConfig, MemoryStore, MempoolLimits, Store as _, Tip};
 use cassia_ledger::block::{receipts_tree, tx_tree};
@@ -26,6 +27,23 @@ use cassia_ledger::{
 
 /// The chain id of every object the fuzzer builds.
 pub const CHAIN_ID: &str = "fuzz-chain";
+
+/// The fixture genesis's hash, which every fixture signature covers. The fixture's keys are
+/// fixed, so it is too; computed once.
+pub fn chain() -> GenesisHash {
+    static CHAIN: OnceLock<GenesisHash> = OnceLock::new();
+    *CHAIN.get_or_init(|| genesis(&validator_keys(), &admin_key()).genesis_hash())
+}
+
+/// The four validators' node keys.
+fn validator_keys() -> Vec<Keypair> {
+    (1..=4u8).map(|i| Keypair::from_secret([i; 32])).collect()
+}
+
+/// The admin account of organization `org0`.
+fn admin_key() -> Keypair {
+    Keypair::from_secret([40; 32])
+}
 
 /// Genesis time of the fuzz chain (2023-11-14), milliseconds.
 pub const GENESIS_TIME_MS: u64 = 1_700_000_000_000;
@@ -120,7 +138,7 @@ pub fn admin_transaction(admin: &Keypair, nonce: u64, op: Operation) -> SignedTr
         valid_until: 100,
         op,
     }
-    .sign(admin)
+    .sign(&chain(), admin)
 }
 
 fn chain_operations(writer: PublicKey) -> Vec<Vec<Operation>> {
@@ -180,7 +198,7 @@ pub fn signatures(
         .iter()
         .map(|&i| ValidatorSignature {
             validator: keys[i].public(),
-            signature: vote.sign(CHAIN_ID, &keys[i]),
+            signature: vote.sign(&chain(), &keys[i]),
         })
         .collect();
     signatures.sort_by_key(|s| s.validator);
@@ -207,9 +225,8 @@ pub fn certify(keys: &[Keypair], signers: &[usize], header: &BlockHeader) -> Com
 impl World {
     /// Builds the fixture (a few hundred signatures; well under a second).
     pub fn new() -> World {
-        let validator_keys: Vec<Keypair> =
-            (1..=4u8).map(|i| Keypair::from_secret([i; 32])).collect();
-        let admin = Keypair::from_secret([40; 32]);
+        let validator_keys = validator_keys();
+        let admin = admin_key();
         let joiner_key = Keypair::from_secret([5; 32]);
         let outsider = Keypair::from_secret([66; 32]);
         let genesis = genesis(&validator_keys, &admin);
@@ -251,6 +268,7 @@ impl World {
     pub fn engine(&self, store: MemoryStore) -> Engine<MemoryStore> {
         let config = EngineConfig {
             chain_id: CHAIN_ID.into(),
+            genesis: chain(),
             key: self.validator_keys[0].clone(),
             mempool: MempoolLimits::default(),
         };
@@ -312,7 +330,7 @@ fn resigned(transactions: &[SignedTransaction], keys: &[&Keypair]) -> Vec<Signed
             let mut tx = signed.tx.clone();
             tx.nonce ^= 1 << 63;
             tx.valid_until = CHAIN_BLOCKS as Height + 100;
-            tx.sign(key)
+            tx.sign(&chain(), key)
         })
         .collect()
 }
@@ -324,6 +342,7 @@ pub const SYNC_NOW_MS: u64 = GENESIS_TIME_MS + 1_000_000_000;
 fn synced_store(genesis: &Genesis, key: &Keypair, chain: &[ChainBlock]) -> MemoryStore {
     let config = EngineConfig {
         chain_id: CHAIN_ID.into(),
+        genesis: genesis.genesis_hash(),
         key: key.clone(),
         mempool: MempoolLimits::default(),
     };
@@ -362,6 +381,7 @@ fn build_chain(
             .collect();
         let context = BuildContext {
             chain_id: CHAIN_ID,
+            genesis: &genesis.genesis_hash(),
             parameters: &genesis.parameters,
             tip: &tip,
             validators: &validators,
@@ -400,7 +420,7 @@ fn height_one_messages(
 ) -> Vec<Message> {
     let block = first.block.clone();
     let hash = block.hash();
-    let sign = |key: &Keypair, payload: Payload| Message::sign(CHAIN_ID, key, payload);
+    let sign = |key: &Keypair, payload: Payload| Message::sign(&chain(), key, payload);
     let proposal = Proposal {
         height: 1,
         view: 0,

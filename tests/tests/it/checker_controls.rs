@@ -13,14 +13,14 @@ use cassia_ledger::{Block, Vote, VoteKind};
 use cassia_tests::checker::Checker;
 use cassia_tests::cluster::{Cluster, ClusterConfig};
 use cassia_tests::fuzz::World;
-use cassia_tests::fuzz::world::{CHAIN_ID, certify};
+use cassia_tests::fuzz::world::{certify, chain};
 use cassia_tests::network::NetworkConfig;
 
 /// The three validators whose commit votes certify a fixture block (a quorum of four).
 const QUORUM: [usize; 3] = [0, 1, 2];
 
 fn checker(world: &World) -> Checker {
-    Checker::new(CHAIN_ID, world.validators.clone(), world.genesis.hash())
+    Checker::new(world.genesis.genesis_hash(), world.validators.clone())
 }
 
 /// The pre-prepare the leader of `block`'s height and view would send for it.
@@ -35,7 +35,7 @@ fn pre_prepare(world: &World, block: &Block) -> Message {
         proposal,
         block: block.clone(),
     };
-    Message::sign(CHAIN_ID, leader, payload)
+    Message::sign(&chain(), leader, payload)
 }
 
 /// Fixture block `index` (0-based) as proposed and committed with its real certificate.
@@ -56,7 +56,7 @@ fn prepare(world: &World, signer: usize, block: &Block) -> Message {
         view: block.header.view,
         block_hash: block.hash(),
     };
-    Message::sign(CHAIN_ID, &world.validator_keys[signer], Payload::Vote(vote))
+    Message::sign(&chain(), &world.validator_keys[signer], Payload::Vote(vote))
 }
 
 #[test]

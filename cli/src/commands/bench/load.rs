@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use cassia_api::{ApiError, Client};
-use cassia_crypto::{Hash, Keypair};
+use cassia_crypto::{GenesisHash, Hash, Keypair};
 use cassia_ledger::{Operation, SignedTransaction, Transaction, codec};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -45,6 +45,7 @@ pub(super) struct Prepared {
 pub(super) struct Signer {
     key: Arc<Keypair>,
     chain_id: String,
+    genesis: GenesisHash,
     /// Distinguishes this run's digests and nonces from every other run's.
     seed: u64,
     metadata: String,
@@ -52,10 +53,15 @@ pub(super) struct Signer {
 }
 
 impl Signer {
-    pub(super) fn new(key: Keypair, chain_id: String, tx_bytes: usize) -> Result<Signer> {
+    pub(super) fn new(
+        key: Keypair,
+        (chain_id, genesis): (String, GenesisHash),
+        tx_bytes: usize,
+    ) -> Result<Signer> {
         let mut signer = Signer {
             key: Arc::new(key),
             chain_id,
+            genesis,
             seed: cassia_crypto::random_u64()?,
             metadata: String::new(),
             tx_bytes: 0,
@@ -88,7 +94,7 @@ impl Signer {
                 co_signers: Vec::new(),
             },
         }
-        .sign(&self.key);
+        .sign(&self.genesis, &self.key);
         Prepared {
             id: transaction.id(),
             transaction,
@@ -432,7 +438,12 @@ mod tests {
 
     #[test]
     fn transactions_are_padded_to_the_size_asked_for_and_distinct() {
-        let signer = Signer::new(Keypair::generate(), "bench".into(), 200).expect("random seed");
+        let signer = Signer::new(
+            Keypair::generate(),
+            ("bench".into(), GenesisHash(Hash::of(b"bench"))),
+            200,
+        )
+        .expect("random seed");
         assert_eq!(signer.tx_bytes, 200);
         let pool = signer.sign_many(0, 10, 100);
         assert_eq!(pool.len(), 10);

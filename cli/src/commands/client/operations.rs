@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use cassia_crypto::keyfile::{self, KeyKind};
-use cassia_crypto::{Hash, Keypair, PublicKey, Signature};
+use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey, Signature};
 use cassia_ledger::execution::co_signing_bytes;
 use cassia_ledger::records::{CoSignature, GovAction, NamespaceAcl, Role};
 use cassia_ledger::{Operation, Organization, Parameters, Validator};
@@ -17,8 +17,10 @@ use crate::files::{self, PassphraseArgs};
 /// What an operation may need from the chain, read from the node's status.
 #[derive(Debug)]
 pub struct ChainTip {
-    /// The chain id (co-signatures are bound to it).
+    /// The chain id.
     pub chain_id: String,
+    /// The genesis hash (every signature is bound to it).
+    pub genesis: GenesisHash,
     /// The last committed height.
     pub height: u64,
     /// Its block hash.
@@ -47,8 +49,8 @@ pub enum TxOperation {
     /// Co-sign a document for someone else's notarization: prints `PUBKEY:SIG`, submits nothing.
     ///
     /// Signs (digest, metadata) with --key for the chain; the notarizing party passes the line
-    /// to `tx notarize --co-signature`. The chain id comes from the node (--endpoint) unless
-    /// --chain-id gives it.
+    /// to `tx notarize --co-signature`. The chain's genesis hash comes from the node
+    /// (--endpoint) unless --genesis-hash gives it; then no node is needed.
     Cosign(Cosign),
     /// Register an account in the signer's organization (admin).
     RegisterAccount {
@@ -171,7 +173,7 @@ impl Notarize {
     fn operation(&self, tip: &ChainTip, passphrase: &PassphraseArgs) -> Result<Operation> {
         let digest = self.document.digest()?;
         let metadata = self.document.metadata.clone();
-        let message = co_signing_bytes(&tip.chain_id, &digest, &metadata);
+        let message = co_signing_bytes(&tip.genesis, &digest, &metadata);
         let mut co_signers = Vec::new();
         for text in &self.co_signature {
             let co_signature = parse_co_signature(text)?;
@@ -180,10 +182,11 @@ impl Notarize {
                     .signer
                     .verify_raw(&message, &co_signature.signature)
                     .is_ok(),
-                "the co-signature of {} is not over this digest and metadata on chain {} \
-                 (did the co-signer sign other metadata?)",
+                "the co-signature of {} is not over this digest and metadata on chain {} with \
+                 genesis {} (did the co-signer sign other metadata, or for another chain?)",
                 co_signature.signer,
-                tip.chain_id
+                tip.chain_id,
+                tip.genesis
             );
             co_signers.push(co_signature);
         }
@@ -218,21 +221,14 @@ fn parse_co_signature(text: &str) -> Result<CoSignature> {
 pub struct Cosign {
     #[command(flatten)]
     document: DocumentArgs,
-    /// The chain id to sign for; read from the node's status when absent.
-    #[arg(long, value_name = "ID")]
-    chain_id: Option<String>,
 }
 
 impl Cosign {
-    /// The chain id given, if any (else the caller asks the node).
-    pub fn chain_id(&self) -> Option<&str> {
-        self.chain_id.as_deref()
-    }
-
-    /// `PUBKEY:SIG`: `key`'s co-signature of the document on `chain_id`.
-    pub fn sign(&self, key: &Keypair, chain_id: &str) -> Result<String> {
+    /// `PUBKEY:SIG`: `key`'s co-signature of the document on the chain `genesis` (from
+    /// `--genesis-hash`, or else the node's status).
+    pub fn sign(&self, key: &Keypair, genesis: &GenesisHash) -> Result<String> {
         let digest = self.document.digest()?;
-        let message = co_signing_bytes(chain_id, &digest, &self.document.metadata);
+        let message = co_signing_bytes(genesis, &digest, &self.document.metadata);
         Ok(format!(
             "{}:{}",
             key.public(),

@@ -4,7 +4,7 @@
 //! An account belongs to one organization, the one of the admin who registered it; an
 //! organization's admins manage its accounts and no one else's.
 
-use cassia_crypto::PublicKey;
+use cassia_crypto::{GenesisHash, PublicKey};
 
 use super::handler::Handler;
 use crate::execution::checks::{Denied, Unmet, check_public_key, member};
@@ -23,7 +23,7 @@ impl Handler for RegisterAccount<'_> {
     /// The registering admin's account.
     type Permit = Account;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         if self.roles.is_empty() || self.roles.len() > 3 {
             return Err(Rejection::Malformed("an account needs 1 to 3 roles".into()));
         }
@@ -71,7 +71,7 @@ impl Handler for RevokeAccount<'_> {
     /// The account to revoke, if it is registered.
     type Permit = Option<Account>;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         // A public key is well-formed once decoded.
         Ok(())
     }

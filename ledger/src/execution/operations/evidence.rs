@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use cassia_crypto::{Hash, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, PublicKey};
 
 use super::handler::Handler;
 use crate::execution::checks::{Denied, Unmet, check_blob, check_public_key, fresh, member};
@@ -25,9 +25,9 @@ impl Handler for Notarize<'_> {
     /// The notarizing account: its organization is recorded.
     type Permit = Account;
 
-    fn check_fields(&self, chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, genesis: &GenesisHash) -> Result<(), Rejection> {
         check_blob("metadata", self.metadata.len())?;
-        check_co_signers(chain_id, self.digest, self.metadata, self.co_signers)
+        check_co_signers(genesis, self.digest, self.metadata, self.co_signers)
     }
 
     fn authorize(&self, state: &Overlay<'_>, signer: &PublicKey) -> Result<Account, Denied> {
@@ -61,7 +61,7 @@ impl Handler for Notarize<'_> {
 /// `(digest, metadata)` on this chain. Checked at admission, so a block never carries a forged
 /// co-signature.
 fn check_co_signers(
-    chain_id: &str,
+    genesis: &GenesisHash,
     digest: &Hash,
     metadata: &str,
     co_signers: &[CoSignature],
@@ -78,7 +78,7 @@ fn check_co_signers(
     if co_signers.is_empty() {
         return Ok(());
     }
-    let message = co_signing_bytes(chain_id, digest, metadata);
+    let message = co_signing_bytes(genesis, digest, metadata);
     for co_signer in co_signers {
         check_public_key("co-signer key", &co_signer.signer)?;
         if co_signer

@@ -4,7 +4,7 @@
 //! What happens to a proposal afterwards (the tally, approval, scheduling, taking effect at the
 //! end of a block) and the rules it follows are in [`crate::execution::governance`].
 
-use cassia_crypto::{Hash, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, PublicKey};
 
 use super::handler::Handler;
 use crate::Height;
@@ -26,7 +26,7 @@ impl Handler for Propose<'_> {
     /// The proposing admin's account: its organization proposes and votes yes.
     type Permit = Account;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_action_fields(self.action)
     }
 
@@ -102,7 +102,7 @@ impl Handler for Vote<'_> {
     /// The voting admin's account: the vote is its organization's.
     type Permit = Account;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         // A proposal id and a yes or no are well-formed once decoded.
         Ok(())
     }
@@ -148,7 +148,7 @@ pub(super) struct Awaiting {
 impl Handler for ValidatorReady<'_> {
     type Permit = Awaiting;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         // A height and a hash are well-formed once decoded; recency is judged against the state.
         Ok(())
     }

@@ -13,7 +13,7 @@
 //! So admission, which runs `check_fields` and `authorize`, writes nothing, and refuses exactly
 //! the transactions whose receipt would say `PermissionDenied`.
 
-use cassia_crypto::PublicKey;
+use cassia_crypto::{GenesisHash, PublicKey};
 
 use crate::execution::checks::{Denied, Unmet};
 use crate::execution::{Overlay, Step};
@@ -27,7 +27,7 @@ pub(super) trait Handler {
 
     /// Stateless checks of the fields, judged the same at admission and in every block: a
     /// block holding a transaction that fails them is invalid.
-    fn check_fields(&self, chain_id: &str) -> Result<(), Rejection>;
+    fn check_fields(&self, genesis: &GenesisHash) -> Result<(), Rejection>;
 
     /// Whether `signer` may do this, judged by reading `state` only.
     ///

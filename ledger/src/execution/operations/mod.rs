@@ -24,15 +24,15 @@ mod handler;
 mod registries;
 mod traceability;
 
-use cassia_crypto::PublicKey;
+use cassia_crypto::{GenesisHash, PublicKey};
 
 use self::handler::Handler;
 use super::{Overlay, Step};
 use crate::transaction::{Operation, Rejection};
 
 /// Stateless checks of `op`'s fields (at admission and for every transaction of a block).
-pub(super) fn check_fields(chain_id: &str, op: &Operation) -> Result<(), Rejection> {
-    dispatch(op, CheckFields { chain_id })
+pub(super) fn check_fields(genesis: &GenesisHash, op: &Operation) -> Result<(), Rejection> {
+    dispatch(op, CheckFields { genesis })
 }
 
 /// Whether `signer` may do `op`, reading `state` only: the mempool's early answer.
@@ -138,14 +138,14 @@ fn dispatch<S: Stage>(op: &Operation, stage: S) -> S::Output {
 
 /// Runs a handler's field checks.
 struct CheckFields<'a> {
-    chain_id: &'a str,
+    genesis: &'a GenesisHash,
 }
 
 impl Stage for CheckFields<'_> {
     type Output = Result<(), Rejection>;
 
     fn run<H: Handler>(self, handler: H) -> Self::Output {
-        handler.check_fields(self.chain_id)
+        handler.check_fields(self.genesis)
     }
 }
 

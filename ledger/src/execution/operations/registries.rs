@@ -5,7 +5,7 @@
 //! write it; its access list names the other organizations whose writers may, and the ones
 //! whose accounts may read it through the API ([`crate::execution::read_permission`]).
 
-use cassia_crypto::PublicKey;
+use cassia_crypto::{GenesisHash, PublicKey};
 
 use super::handler::Handler;
 use crate::execution::checks::{
@@ -26,7 +26,7 @@ impl Handler for CreateNamespace<'_> {
     /// The creating admin's account: its organization owns the namespace.
     type Permit = Account;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_namespace(self.namespace)?;
         check_acl(self.acl)
     }
@@ -62,7 +62,7 @@ impl Handler for SetNamespaceAcl<'_> {
     /// The namespace's record, if it exists.
     type Permit = Option<NamespaceRecord>;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_namespace(self.namespace)?;
         check_acl(self.acl)
     }
@@ -114,7 +114,7 @@ impl Handler for Put<'_> {
     /// Nothing: the write needs only the fields.
     type Permit = ();
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_namespace(self.namespace)?;
         check_key(self.key)?;
         check_blob("value", self.value.len())

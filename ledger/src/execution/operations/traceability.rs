@@ -5,7 +5,7 @@
 //! authorized append events (custody, quality, ...), numbered from 0 in the order they
 //! commit. A batch anchors many items at once by the Merkle root of their leaves.
 
-use cassia_crypto::{Hash, PublicKey};
+use cassia_crypto::{GenesisHash, Hash, PublicKey};
 
 use super::handler::Handler;
 use crate::execution::checks::{
@@ -27,7 +27,7 @@ impl Handler for RegisterItem<'_> {
     /// The registering account: its organization owns the item.
     type Permit = Account;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_text("item code", self.code, MAX_ID_BYTES)?;
         check_text("product", self.product, MAX_LABEL_BYTES)?;
         check_blob("metadata", self.metadata.len())?;
@@ -79,7 +79,7 @@ pub(super) struct EventPermit {
 impl Handler for AppendItemEvent<'_> {
     type Permit = EventPermit;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_text("item code", self.code, MAX_ID_BYTES)?;
         check_text("event kind", self.kind, MAX_LABEL_BYTES)?;
         check_blob("data", self.data.len())
@@ -153,7 +153,7 @@ impl Handler for AnchorBatch<'_> {
     /// The anchoring account: its organization is recorded.
     type Permit = Account;
 
-    fn check_fields(&self, _chain_id: &str) -> Result<(), Rejection> {
+    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
         check_text("batch id", self.batch_id, MAX_ID_BYTES)?;
         if self.count == 0 {
             return Err(Rejection::Malformed(
