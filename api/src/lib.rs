@@ -486,6 +486,29 @@ impl Client {
             .collect()
     }
 
+    /// Up to `limit` proofs of equivocation the node kept (0: the node's default; at most
+    /// 1024). Each is decoded; check it with
+    /// [`Equivocation::verify`](cassia_ledger::misbehaviour::Equivocation::verify) against the
+    /// genesis you trust before acting on it.
+    pub async fn misbehaviour(
+        &mut self,
+        limit: u32,
+    ) -> Result<Vec<cassia_ledger::misbehaviour::Equivocation>, ApiError> {
+        let response = self
+            .node
+            .misbehaviour(pb::MisbehaviourRequest { limit })
+            .await?
+            .into_inner();
+        response
+            .equivocations
+            .iter()
+            .map(|entry| {
+                codec::decode(&entry.proof)
+                    .map_err(|e| ApiError::Malformed(format!("equivocation proof: {e}")))
+            })
+            .collect()
+    }
+
     /// The node's status.
     pub async fn status(&mut self) -> Result<NodeStatus, ApiError> {
         let status = self.node.status(pb::StatusRequest {}).await?.into_inner();

@@ -19,9 +19,10 @@
 //! same content as a flat list of [`Action`]s in exactly this order.
 
 use cassia_crypto::{Hash, PublicKey};
-use cassia_ledger::{Block, CommitCertificate, Height, ValidatorSet, View};
+use cassia_ledger::misbehaviour::{self, SignedBlockHash, StatementKind};
+use cassia_ledger::{Block, CommitCertificate, Height, ValidatorSet, View, VoteKind};
 
-use crate::message::Message;
+use crate::message::{Message, Payload};
 use crate::state::ConsensusState;
 
 /// One event for the replica.
@@ -185,6 +186,52 @@ pub enum Evidence {
     /// A new view, signed by its leader, whose proposal breaks the re-proposal rule or whose
     /// view changes do not prove what it claims.
     InvalidNewView(Box<Message>),
+}
+
+impl Evidence {
+    /// The compact proof of an equivocation, for keeping and for a governance proposal: the two
+    /// block hashes and signatures, without the messages' blocks. `None` for an invalid new view
+    /// and for two conflicting new views, whose signed statements carry their view changes and
+    /// are not reduced to a block hash (they are counted and logged only).
+    pub fn equivocation(&self) -> Option<misbehaviour::Equivocation> {
+        let Evidence::Equivocation { first, second } = self else {
+            return None;
+        };
+        let statement = |message: &Message| -> Option<(StatementKind, SignedBlockHash)> {
+            let (kind, block_hash) = match &message.payload {
+                Payload::PrePrepare { proposal, .. } => {
+                    (StatementKind::Proposal, proposal.block_hash)
+                }
+                Payload::Vote(vote) if vote.kind == VoteKind::Prepare => {
+                    (StatementKind::Prepare, vote.block_hash)
+                }
+                Payload::Vote(vote) => (StatementKind::Commit, vote.block_hash),
+                _ => return None,
+            };
+            let signature = message.signature;
+            Some((
+                kind,
+                SignedBlockHash {
+                    block_hash,
+                    signature,
+                },
+            ))
+        };
+        let (kind, a) = statement(first)?;
+        let (second_kind, b) = statement(second)?;
+        let same_slot = kind == second_kind
+            && first.sender == second.sender
+            && (first.height(), first.view()) == (second.height(), second.view());
+        same_slot.then(|| {
+            misbehaviour::Equivocation::new(
+                first.sender,
+                kind,
+                (first.height(), first.view()),
+                a,
+                b,
+            )
+        })
+    }
 }
 
 /// Everything the host must do after one input, by field in the order it must do it.

@@ -30,21 +30,11 @@ use cassia_ledger::{
     Vote, VoteKind, codec,
 };
 
-const TAG_PROPOSAL: u8 = 1;
+// The proposal (tag 0x01) is the ledger's: proofs of equivocation are checked there.
+pub use cassia_ledger::validators::Proposal;
 const TAG_VIEW_CHANGE: u8 = 2;
 const TAG_NEW_VIEW: u8 = 3;
 const TAG_DECIDED: u8 = 4;
-
-/// The leader's statement in a pre-prepare: "at `(height, view)` I propose `block_hash`".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct Proposal {
-    /// Height (PBFT sequence number).
-    pub height: Height,
-    /// View; pre-prepares exist in view 0 only (later views propose in their [`NewView`]).
-    pub view: View,
-    /// Hash of the proposed block's header.
-    pub block_hash: Hash,
-}
 
 /// Proof that a block was *prepared*: 2f+1 prepare votes of distinct validators for it.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -235,9 +225,7 @@ impl Payload {
     /// The exact bytes the sender signs (see the module docs).
     pub fn signing_bytes(&self, genesis: &GenesisHash) -> Vec<u8> {
         match self {
-            Payload::PrePrepare { proposal, .. } => {
-                statement_bytes(genesis, TAG_PROPOSAL, proposal)
-            }
+            Payload::PrePrepare { proposal, .. } => proposal.signing_bytes(genesis),
             Payload::Vote(vote) => vote.signing_bytes(genesis),
             Payload::ViewChange { view_change, .. } => {
                 statement_bytes(genesis, TAG_VIEW_CHANGE, view_change)

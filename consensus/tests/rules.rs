@@ -5,6 +5,7 @@ use cassia_consensus::{
     PreparedCertificate, Proposal, Replica, Request, TimerCommand, ViewChange,
 };
 use cassia_crypto::{GenesisHash, Hash, Keypair};
+use cassia_ledger::misbehaviour::StatementKind;
 use cassia_ledger::{
     Block, BlockHeader, Validator, ValidatorSet, ValidatorSignature, View, Vote, VoteKind,
 };
@@ -434,4 +435,43 @@ fn the_validator_set_of_each_height_is_an_input() {
         started.requests,
         vec![Request::Propose { height: 2, view: 0 }]
     );
+}
+
+/// A leader's two pre-prepares, or a validator's two prepare votes, for one height and view are
+/// reported as evidence whose compact proof (hashes and signatures, no blocks) verifies on this
+/// chain and names the signer; on another chain it proves nothing.
+#[test]
+fn equivocations_are_reported_with_a_compact_proof() {
+    let s = setup();
+    let mut replica = s.replica(None);
+    let leader = s.index_of_leader(0);
+    assert_ne!(leader, 0, "the replica under test must not lead view 0");
+    let (a, b) = (s.block(0, 10), s.block(0, 11));
+    let proof_of = |actions: cassia_consensus::Actions| match &actions.evidence[..] {
+        [evidence] => evidence.equivocation().expect("a compact proof"),
+        other => panic!("expected one piece of evidence, got {other:?}"),
+    };
+    let _ = replica.step(Input::Message(s.pre_prepare(&a)));
+    let proof = proof_of(replica.step(Input::Message(s.pre_prepare(&b))));
+    assert_eq!(proof.validator, s.keys[leader].public());
+    assert_eq!(proof.kind, StatementKind::Proposal);
+    assert_eq!((proof.height, proof.view), (1, 0));
+    assert_eq!(proof.verify(&GENESIS), Ok(()));
+    assert!(proof.verify(&GenesisHash(Hash::of(b"staging"))).is_err());
+
+    let voter = (1..4).find(|i| *i != leader).expect("two other validators");
+    let vote = |block: &Block| {
+        let vote = Vote {
+            kind: VoteKind::Prepare,
+            height: 1,
+            view: 0,
+            block_hash: block.hash(),
+        };
+        Message::sign(&GENESIS, &s.keys[voter], Payload::Vote(vote))
+    };
+    let _ = replica.step(Input::Message(vote(&a)));
+    let proof = proof_of(replica.step(Input::Message(vote(&b))));
+    assert_eq!(proof.validator, s.keys[voter].public());
+    assert_eq!(proof.kind, StatementKind::Prepare);
+    assert_eq!(proof.verify(&GENESIS), Ok(()));
 }

@@ -12,6 +12,8 @@
 //!   traceability items, proposals
 //! - [`evidence`]: self-contained evidence packages and their offline verification
 //!   (format: `docs/evidence-format.md`)
+//! - [`misbehaviour`]: compact proofs that a validator equivocated, the grounds of a proposal
+//!   to remove it
 //! - [`state_tree`]: the authenticated state tree, with proofs of a key's value or absence
 //!
 //! No clock, randomness or I/O is used here: everything is a pure function of its inputs.
@@ -45,6 +47,7 @@ pub mod codec;
 pub mod evidence;
 pub mod execution;
 pub mod genesis;
+pub mod misbehaviour;
 pub mod records;
 pub mod state_tree;
 pub mod transaction;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Height;
 use crate::genesis::{Organization, Parameters};
+use crate::misbehaviour::Equivocation;
 use crate::validators::Validator;
 
 /// What an account may do within its organization.
@@ -183,6 +184,11 @@ pub enum GovAction {
     RemoveValidator {
         /// Its node key.
         node_key: PublicKey,
+        /// Grounds, if any: a proof that this validator equivocated. The ledger checks it when
+        /// the proposal is made (it must verify on this chain and name `node_key`), so voters
+        /// decide on a proven fault, not an accusation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<Box<Equivocation>>,
     },
     /// Replace the chain parameters.
     SetParameters {

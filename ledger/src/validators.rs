@@ -113,6 +113,32 @@ impl Vote {
     }
 }
 
+/// The tag before an encoded [`Proposal`] in its signed bytes (`Domain::Consensus`), which
+/// other consensus statements share with their own tags (see `cassia_consensus::message`).
+pub const PROPOSAL_TAG: u8 = 1;
+
+/// The leader's statement in a pre-prepare: "at `(height, view)` I propose `block_hash`". Kept
+/// here, beside [`Vote`], so that proofs of equivocation ([`crate::misbehaviour`]) can be
+/// checked by the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Height (PBFT sequence number).
+    pub height: Height,
+    /// View; pre-prepares exist in view 0 only (later views propose in their new view).
+    pub view: View,
+    /// Hash of the proposed block's header.
+    pub block_hash: Hash,
+}
+
+impl Proposal {
+    /// The exact bytes the leader signs for this proposal on the chain `genesis`.
+    pub fn signing_bytes(&self, genesis: &GenesisHash) -> Vec<u8> {
+        let mut payload = vec![PROPOSAL_TAG];
+        payload.extend_from_slice(&codec::encode(self));
+        cassia_crypto::signing_bytes(Domain::Consensus, genesis, &payload)
+    }
+}
+
 /// A validator's signature inside a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct ValidatorSignature {

@@ -107,7 +107,10 @@ fn operation() -> impl Strategy<Value = Operation> {
             .prop_map(|(code, kind, data)| Operation::AppendItemEvent { code, kind, data }),
         (public_key(), any::<u64>()).prop_map(|(node_key, effective_height)| {
             Operation::Propose {
-                action: GovAction::RemoveValidator { node_key },
+                action: GovAction::RemoveValidator {
+                    node_key,
+                    proof: None,
+                },
                 effective_height,
             }
         }),

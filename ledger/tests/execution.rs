@@ -470,6 +470,7 @@ fn proposals_are_rejected_fail_late_or_are_refused_with_reasons() {
     let remove = Operation::Propose {
         action: GovAction::RemoveValidator {
             node_key: key(20).public(),
+            proof: None,
         },
         effective_height: chain.height + 5,
     };
@@ -570,14 +571,21 @@ fn a_new_validator_joins_only_after_proving_it_caught_up_then_one_can_be_removed
     assert_eq!(chain.height, ready_at + 1);
     let set: ValidatorSet = chain.record(keys::VALIDATORS).expect("set");
     assert_eq!(set.len(), 5, "in force for block {}", ready_at + 2);
-    // Now 5: one may be removed.
+    // Now 5: one may be removed, on the grounds of a proof that it signed two commit votes.
+    let proof = double_commit(&key(21), chain.height);
     let remove = proposal_id(
         &mut chain,
         &key(10),
         GovAction::RemoveValidator {
             node_key: key(21).public(),
+            proof: Some(Box::new(proof)),
         },
         ready_at + 10,
+    );
+    let record: ProposalRecord = chain.record(&keys::proposal(&remove)).expect("recorded");
+    assert!(
+        matches!(&record.action, GovAction::RemoveValidator { proof: Some(p), .. } if p.validator == key(21).public()),
+        "the grounds are kept with the proposal, for the voters"
     );
     assert_eq!(chain.run(&key(11), vote(remove, true)), None);
     assert_eq!(chain.run(&key(12), vote(remove, true)), None);
@@ -734,4 +742,99 @@ fn small_order_keys_are_refused_where_keys_enter() {
         }],
     };
     refused_as_small_order(&mut chain, &key(10), notarize);
+}
+
+/// A proposal to remove a validator may carry a proof that it equivocated: admission checks
+/// that the proof verifies on this chain and is against the validator named.
+#[test]
+fn a_removal_proof_must_verify_and_name_the_validator() {
+    use cassia_ledger::misbehaviour::{Equivocation, SignedBlockHash, StatementKind};
+    let genesis = test_genesis().genesis_hash();
+    let culprit = key(20);
+    let signed = |block: &[u8], genesis: &cassia_crypto::GenesisHash| {
+        let block_hash = Hash::of(block);
+        let vote = cassia_ledger::Vote {
+            kind: cassia_ledger::VoteKind::Commit,
+            height: 9,
+            view: 2,
+            block_hash,
+        };
+        SignedBlockHash {
+            block_hash,
+            signature: vote.sign(genesis, &culprit),
+        }
+    };
+    let proof = |genesis: &cassia_crypto::GenesisHash| {
+        Equivocation::new(
+            culprit.public(),
+            StatementKind::Commit,
+            (9, 2),
+            signed(b"a", genesis),
+            signed(b"b", genesis),
+        )
+    };
+    let parameters = Parameters::default();
+    let admit = |node_key: PublicKey, proof: Equivocation| {
+        let tx = Transaction {
+            chain_id: CHAIN.into(),
+            signer: key(10).public(),
+            nonce: 1,
+            valid_until: 10,
+            op: Operation::Propose {
+                action: GovAction::RemoveValidator {
+                    node_key,
+                    proof: Some(Box::new(proof)),
+                },
+                effective_height: 20,
+            },
+        }
+        .sign(&genesis, &key(10));
+        let context = BlockContext {
+            chain_id: CHAIN,
+            genesis: &genesis,
+            height: 1,
+            parameters: &parameters,
+        };
+        check_admissible(&context, &tx)
+    };
+    assert_eq!(admit(culprit.public(), proof(&genesis)), Ok(()));
+    let refusal = |result: Result<(), Rejection>| match result {
+        Err(Rejection::Malformed(why)) => why,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let why = refusal(admit(key(21).public(), proof(&genesis)));
+    assert!(why.contains("not"), "{why}");
+    let staging = cassia_crypto::GenesisHash(Hash::of(b"a copy of the chain"));
+    let why = refusal(admit(culprit.public(), proof(&staging)));
+    assert!(why.contains("does not verify"), "{why}");
+    let mut same = proof(&genesis);
+    same.second = same.first;
+    let why = refusal(admit(culprit.public(), same));
+    assert!(why.contains("no conflict"), "{why}");
+}
+
+/// `validator`'s commit votes for two blocks at `height`, view 0, on the test chain.
+fn double_commit(validator: &Keypair, height: u64) -> cassia_ledger::misbehaviour::Equivocation {
+    use cassia_ledger::misbehaviour::{Equivocation, SignedBlockHash, StatementKind};
+    let genesis = test_genesis().genesis_hash();
+    let signed = |block: &[u8]| {
+        let block_hash = Hash::of(block);
+        let vote = cassia_ledger::Vote {
+            kind: cassia_ledger::VoteKind::Commit,
+            height,
+            view: 0,
+            block_hash,
+        };
+        SignedBlockHash {
+            block_hash,
+            signature: vote.sign(&genesis, validator),
+        }
+    };
+    Equivocation::new(
+        validator.public(),
+        StatementKind::Commit,
+        (height, 0),
+        signed(b"one block"),
+        signed(b"another block"),
+    )
 }

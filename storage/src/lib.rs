@@ -19,7 +19,8 @@
 //! ([`StorageError`]), `database.rs` (the handle and its one write path), `open.rs` (opening,
 //! and telling damage from other errors), `commit.rs` (blocks and the genesis state), `reads.rs`
 //! (blocks, certificates, the transaction index, receipts), `state.rs` (state values, versions,
-//! history, tree nodes), `wal.rs` (the consensus WAL), `node_cache.rs` (the tree-node cache).
+//! history, tree nodes), `wal.rs` (the consensus WAL), `node_cache.rs` (the tree-node cache),
+//! [`misbehaviour`] (proofs of equivocation the replica found).
 //!
 //! ```
 //! use cassia_crypto::Hash;
@@ -36,6 +37,7 @@
 mod commit;
 mod database;
 mod error;
+pub mod misbehaviour;
 mod node_cache;
 mod open;
 mod reads;

@@ -14,6 +14,8 @@
 //! state_nodes       node hash (32 bytes)                  encode(state_tree::Node)
 //! consensus_wal     b"replica"                            opaque bytes of the consensus core
 //! metadata          b"tip" | b"genesis" | b"genesis_state" encode(ChainTip) | hash | root
+//! misbehaviour      validator (32) ++ height (u64 BE) ++   encode(Equivocation)
+//!                   view (u64 BE) ++ kind (u8)
 //! ```
 //!
 //! Heights are big-endian so RocksDB's byte order is height order; the state-history key is
@@ -22,8 +24,10 @@
 
 use bincode::{Decode, Encode};
 use cassia_crypto::Hash;
+use cassia_crypto::PublicKey;
+use cassia_ledger::misbehaviour::{Equivocation, StatementKind};
 use cassia_ledger::state_tree::Node;
-use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, codec};
+use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, View, codec};
 
 use crate::StorageError;
 
@@ -111,6 +115,18 @@ codec_table!(
     StateNodes, "state_nodes", Hash, Node, |hash| hash.as_bytes().to_vec()
 );
 
+codec_table!(
+    /// Proofs of equivocation the node's replica found, one per (validator, height, view,
+    /// kind), so a validator's proofs are contiguous.
+    Misbehaviour, "misbehaviour", (PublicKey, Height, View, StatementKind), Equivocation, |key| {
+        let mut bytes = key.0.0.to_vec();
+        bytes.extend_from_slice(&key.1.to_be_bytes());
+        bytes.extend_from_slice(&key.2.to_be_bytes());
+        bytes.push(key.3 as u8);
+        bytes
+    }
+);
+
 /// Current state: raw key to raw value (no codec: values are the ledger's bytes).
 pub const STATE: &str = "state";
 /// The consensus core's persisted state (opaque bytes).
@@ -119,7 +135,7 @@ pub const CONSENSUS_WAL: &str = "consensus_wal";
 pub const CONSENSUS_WAL_KEY: &[u8] = b"replica";
 
 /// Every column family, in creation order.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     Blocks::NAME,
     Headers::NAME,
     BlockIndex::NAME,
@@ -131,6 +147,7 @@ pub const ALL: [&str; 11] = [
     StateNodes::NAME,
     CONSENSUS_WAL,
     Metadata::NAME,
+    Misbehaviour::NAME,
 ];
 
 /// The state-history key of `key` at `height`.

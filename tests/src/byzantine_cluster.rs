@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use cassia_api::{BlockId, Client};
 use cassia_crypto::Hash;
+use cassia_ledger::records::GovAction;
+use cassia_ledger::{Operation, Transaction};
 
 use crate::agreement;
 use crate::load::Load;
@@ -107,6 +109,13 @@ pub struct ByzantineReport {
     /// Gossip the honest nodes' network layer refused before the application saw it (above
     /// `max_message_bytes`), from their logs: the network keeps no per-reason metric.
     pub gossip_refused_by_network: u64,
+    /// Proofs of equivocation the honest nodes kept (gRPC `Misbehaviour`), summed.
+    pub kept_proofs: u64,
+    /// Of those, the ones that do not verify on the chain or name anyone but the attacker.
+    pub false_proofs: u64,
+    /// What a proposal to remove the attacker, carrying one kept proof, came to: `None` if no
+    /// proof was kept; else the committed receipt's failure (`Some(None)`: it succeeded).
+    pub removal_proposal: Option<Option<String>>,
 }
 
 impl ByzantineReport {
@@ -196,10 +205,69 @@ pub fn run(options: Options, progress: impl Fn(&str)) -> ByzantineReport {
         .iter()
         .map(|&i| cluster.log(i).matches("rejected gossip").count() as u64)
         .sum();
+    check_proofs(&cluster, &runtime, &mut report);
     if let Some(dir) = &options.keep_logs {
         keep_logs(&cluster, dir);
     }
     report
+}
+
+/// Reads the proofs of equivocation every honest node kept, checks each against the genesis,
+/// and proposes (as organization 0) to remove the attacker on the grounds of the first one.
+fn check_proofs(
+    cluster: &ProcessCluster,
+    runtime: &tokio::runtime::Runtime,
+    report: &mut ByzantineReport,
+) {
+    let genesis = cluster.genesis();
+    let chain = genesis.genesis_hash();
+    let attacker = genesis.validators[BYZANTINE].node_key;
+    runtime.block_on(async {
+        let mut grounds = None;
+        for node in HONEST {
+            let mut client = Client::connect(&cluster.endpoint(node))
+                .await
+                .unwrap_or_else(|e| panic!("node{node} does not answer gRPC: {e}"));
+            let proofs = client
+                .misbehaviour(0)
+                .await
+                .unwrap_or_else(|e| panic!("node{node} does not answer Misbehaviour: {e}"));
+            report.kept_proofs += proofs.len() as u64;
+            for proof in proofs {
+                if proof.validator != attacker || proof.verify(&chain).is_err() {
+                    report.false_proofs += 1;
+                } else {
+                    grounds.get_or_insert(proof);
+                }
+            }
+        }
+        let Some(proof) = grounds else {
+            return;
+        };
+        let mut client = Client::connect(&cluster.endpoint(HONEST[0]))
+            .await
+            .expect("node 0 answered a moment ago");
+        let height = client.status().await.expect("status").height;
+        let proposal = Transaction {
+            chain_id: genesis.chain_id.clone(),
+            signer: cluster.admin_key(0).public(),
+            nonce: cassia_crypto::random_u64().expect("random nonce"),
+            valid_until: height + 100,
+            op: Operation::Propose {
+                action: GovAction::RemoveValidator {
+                    node_key: attacker,
+                    proof: Some(Box::new(proof)),
+                },
+                effective_height: height + 20,
+            },
+        }
+        .sign(&chain, &cluster.admin_key(0));
+        let committed = client
+            .submit_and_wait(&proposal, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("the removal proposal with its proof was refused: {e}"));
+        report.removal_proposal = Some(committed.receipt.failure.map(|f| f.to_string()));
+    });
 }
 
 fn keep_logs(cluster: &ProcessCluster, dir: &std::path::Path) {

@@ -72,6 +72,15 @@ fn one_byzantine_validator_neither_stops_nor_forks_nor_bloats_the_honest_three()
         report.gossip_refused_by_network > 0,
         "no honest node refused the oversized gossip payload: {report:#?}"
     );
+    // Equivocation is recorded: the honest nodes kept compact proofs against the attacker and
+    // no one else, and one of them opens a proposal to remove it. The chain's floor of four
+    // validators then fails the proposal itself (nothing else may), so the receipt names it.
+    assert!(report.kept_proofs > 0, "no proof kept: {report:#?}");
+    assert_eq!(report.false_proofs, 0, "{report:#?}");
+    match &report.removal_proposal {
+        Some(Some(failure)) => assert!(failure.contains("at least 4"), "{failure}"),
+        other => panic!("the removal proposal should meet the validator floor: {other:?}"),
+    }
     assert_memory_bounded(&report);
 }
 

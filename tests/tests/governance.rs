@@ -144,7 +144,10 @@ fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() 
         pass(
             &cluster,
             &mut client,
-            GovAction::RemoveValidator { node_key: removed },
+            GovAction::RemoveValidator {
+                node_key: removed,
+                proof: None,
+            },
             2_000,
         )
         .await;

@@ -328,6 +328,41 @@ pub struct HistoryResponse {
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct StatusRequest {}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MisbehaviourRequest {
+    /// Most proofs to return: 1..=1024; 0 means 256.
+    #[prost(uint32, tag = "1")]
+    pub limit: u32,
+}
+/// Two statements of one kind for one height and view, about different blocks, both signed by
+/// `validator`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Equivocation {
+    /// The validator's node key (32 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub validator: ::prost::alloc::vec::Vec<u8>,
+    /// "proposal", "prepare" or "commit".
+    #[prost(string, tag = "2")]
+    pub kind: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "3")]
+    pub height: u64,
+    #[prost(uint64, tag = "4")]
+    pub view: u64,
+    /// The two blocks named (32 bytes each), lower hash first.
+    #[prost(bytes = "vec", tag = "5")]
+    pub first_block_hash: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "vec", tag = "6")]
+    pub second_block_hash: ::prost::alloc::vec::Vec<u8>,
+    /// Canonical encoding of the ledger's misbehaviour::Equivocation: what a RemoveValidator
+    /// proposal carries as its proof. Checkable offline with the genesis hash.
+    #[prost(bytes = "vec", tag = "7")]
+    pub proof: ::prost::alloc::vec::Vec<u8>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MisbehaviourResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub equivocations: ::prost::alloc::vec::Vec<Equivocation>,
+}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Validator {
     #[prost(string, tag = "1")]
@@ -1957,6 +1992,32 @@ pub mod node_service_client {
                 .insert(GrpcMethod::new("cassia.v1.NodeService", "Status"));
             self.inner.unary(req, path, codec).await
         }
+        /// Proofs of equivocation this node's replica found (at most 64 per validator, the first
+        /// found), each usable as the grounds of a proposal to remove the validator.
+        pub async fn misbehaviour(
+            &mut self,
+            request: impl tonic::IntoRequest<super::MisbehaviourRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::MisbehaviourResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/cassia.v1.NodeService/Misbehaviour",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("cassia.v1.NodeService", "Misbehaviour"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1976,6 +2037,15 @@ pub mod node_service_server {
             &self,
             request: tonic::Request<super::StatusRequest>,
         ) -> std::result::Result<tonic::Response<super::StatusResponse>, tonic::Status>;
+        /// Proofs of equivocation this node's replica found (at most 64 per validator, the first
+        /// found), each usable as the grounds of a proposal to remove the validator.
+        async fn misbehaviour(
+            &self,
+            request: tonic::Request<super::MisbehaviourRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::MisbehaviourResponse>,
+            tonic::Status,
+        >;
     }
     /// Node and chain status.
     #[derive(Debug)]
@@ -2084,6 +2154,51 @@ pub mod node_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = StatusSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/cassia.v1.NodeService/Misbehaviour" => {
+                    #[allow(non_camel_case_types)]
+                    struct MisbehaviourSvc<T: NodeService>(pub Arc<T>);
+                    impl<
+                        T: NodeService,
+                    > tonic::server::UnaryService<super::MisbehaviourRequest>
+                    for MisbehaviourSvc<T> {
+                        type Response = super::MisbehaviourResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::MisbehaviourRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as NodeService>::misbehaviour(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = MisbehaviourSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

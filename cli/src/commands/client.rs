@@ -64,6 +64,64 @@ impl Status {
     }
 }
 
+/// List the proofs of equivocation a node kept.
+///
+/// Each is checked against the chain's genesis hash (from `--genesis-hash`, or else the node's
+/// status) and printed with its proof in hex: `cassia tx propose remove-validator --proof HEX`
+/// takes that line as the grounds of a proposal to remove the validator.
+#[derive(Debug, clap::Args)]
+pub struct Misbehaviour {
+    #[command(flatten)]
+    endpoint: EndpointArgs,
+    /// Most proofs to list (at most 1024).
+    #[arg(long, default_value_t = 256)]
+    limit: u32,
+    /// The genesis hash to check the proofs against (`cassia genesis verify` prints it).
+    #[arg(long, value_name = "HEX")]
+    genesis_hash: Option<String>,
+}
+
+impl Misbehaviour {
+    /// Runs the command.
+    pub fn execute(self) -> Result<()> {
+        block_on(async {
+            let mut client = Client::connect(&self.endpoint.endpoint).await?;
+            let genesis = match &self.genesis_hash {
+                Some(text) => GenesisHash(
+                    Hash::from_hex(text).with_context(|| format!("--genesis-hash {text:?}"))?,
+                ),
+                None => client.status().await?.genesis,
+            };
+            let proofs = client.misbehaviour(self.limit).await?;
+            if proofs.is_empty() {
+                println!("no proof of equivocation kept");
+            }
+            for proof in proofs {
+                let verdict = match proof.verify(&genesis) {
+                    Ok(()) => "verified".to_string(),
+                    Err(error) => format!("DOES NOT VERIFY: {error}"),
+                };
+                println!(
+                    "validator {} signed two {}s at height {} view {} ({verdict})",
+                    proof.validator,
+                    proof.kind.name(),
+                    proof.height,
+                    proof.view
+                );
+                println!(
+                    "  blocks {} {}",
+                    proof.first.block_hash, proof.second.block_hash
+                );
+                println!(
+                    "  proof  {}",
+                    hex::encode(cassia_ledger::codec::encode(&proof))
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
 /// Sign a transaction locally and submit it.
 #[derive(Debug, clap::Args)]
 pub struct Tx {

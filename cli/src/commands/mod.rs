@@ -28,6 +28,8 @@ pub enum Command {
     Devnet(devnet::Devnet),
     /// Show a node's chain and consensus status (gRPC).
     Status(client::Status),
+    /// List the proofs of equivocation a node kept, checked against its genesis (gRPC).
+    Misbehaviour(client::Misbehaviour),
     /// Sign a transaction locally and submit it (gRPC).
     Tx(client::Tx),
     /// Read blocks, transactions, receipts and state, with proofs checked (gRPC).
@@ -51,6 +53,7 @@ impl Command {
             Command::Node(command) => command.execute(),
             Command::Devnet(command) => command.execute(),
             Command::Status(command) => command.execute(),
+            Command::Misbehaviour(command) => command.execute(),
             Command::Tx(command) => command.execute(),
             Command::Query(command) => command.execute(),
             Command::Watch(command) => command.execute(),

@@ -119,7 +119,7 @@ pub(super) fn check_applicable(overlay: &Overlay<'_>, action: &GovAction) -> Res
             }
             Ok(())
         }
-        GovAction::RemoveValidator { node_key } => {
+        GovAction::RemoveValidator { node_key, .. } => {
             if !set.contains(node_key) {
                 return Err(format!("{node_key} is not a validator"));
             }
@@ -279,7 +279,7 @@ fn take_effect(overlay: &mut Overlay<'_>, height: Height, action: &GovAction) {
             set.validators.push(validator.clone());
             overlay.put_record(keys::VALIDATORS.to_vec(), &set);
         }
-        GovAction::RemoveValidator { node_key } => {
+        GovAction::RemoveValidator { node_key, .. } => {
             let mut set = validators(overlay);
             set.validators.retain(|v| &v.node_key != node_key);
             overlay.put_record(keys::VALIDATORS.to_vec(), &set);

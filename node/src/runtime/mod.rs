@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cassia_crypto::Hash;
 use cassia_engine::{Engine, EngineConfig, EngineError, MempoolLimits, Output, Store as _};
 use cassia_ledger::{Rejection, SignedTransaction};
+use cassia_storage::misbehaviour::Recorded;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain_store::ChainStore;
@@ -290,9 +291,36 @@ impl Runtime {
         }
         for evidence in &output.evidence {
             self.telemetry.misbehaviour(evidence);
+            self.keep_proof(evidence);
         }
         self.telemetry
             .refresh(self.engine.replica(), self.engine.mempool(), &self.network);
+    }
+
+    /// Keeps the compact proof of an equivocation in the store, for operators and for a
+    /// proposal to remove the validator. Each new proof is one synced write on this loop; there
+    /// are at most `MAX_PROOFS_PER_VALIDATOR` per validator, and a known one costs a read.
+    fn keep_proof(&mut self, evidence: &cassia_consensus::Evidence) {
+        let Some(proof) = evidence.equivocation() else {
+            return;
+        };
+        let genesis = self.engine.store().genesis().genesis_hash();
+        if let Err(error) = proof.verify(&genesis) {
+            // The replica checked both signatures already: this is a bug, not an attack.
+            tracing::error!(%error, "a reported equivocation does not verify; not kept");
+            return;
+        }
+        match self.engine.store().database().record_equivocation(&proof) {
+            Ok(Recorded::New) => tracing::warn!(
+                validator = %proof.validator.to_hex(),
+                height = proof.height,
+                view = proof.view,
+                kind = proof.kind.name(),
+                "proof of equivocation kept (cassia misbehaviour lists it)"
+            ),
+            Ok(Recorded::Known | Recorded::Full) => {}
+            Err(error) => tracing::error!(%error, "cannot keep a proof of equivocation"),
+        }
     }
 
     /// A block committed: report it, follow the chain's membership, and if this node is an

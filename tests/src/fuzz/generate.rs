@@ -123,6 +123,7 @@ fn gov_action(rng: &mut Rng, world: &World) -> GovAction {
         },
         3 => GovAction::RemoveValidator {
             node_key: public_key(rng, world),
+            proof: None,
         },
         _ => GovAction::SetParameters {
             parameters: parameters(rng),

@@ -8,8 +8,9 @@ use anyhow::{Context, Result, bail, ensure};
 use cassia_crypto::keyfile::{self, KeyKind};
 use cassia_crypto::{GenesisHash, Hash, Keypair, PublicKey, Signature};
 use cassia_ledger::execution::co_signing_bytes;
+use cassia_ledger::misbehaviour::Equivocation;
 use cassia_ledger::records::{CoSignature, GovAction, NamespaceAcl, Role};
-use cassia_ledger::{Operation, Organization, Parameters, Validator};
+use cassia_ledger::{Operation, Organization, Parameters, Validator, codec};
 
 use super::batch::BatchProofs;
 use crate::files::{self, PassphraseArgs};
@@ -381,6 +382,10 @@ pub enum ProposeAction {
         /// Its node public key (64 hex characters) or key file.
         #[arg(long, value_name = "HEX|FILE")]
         node_key: String,
+        /// Grounds: a proof that it equivocated, in hex as `cassia misbehaviour` prints it, or
+        /// a file holding that. The chain checks it before the proposal opens.
+        #[arg(long, value_name = "HEX|FILE")]
+        proof: Option<String>,
         #[command(flatten)]
         when: EffectiveHeight,
     },
@@ -432,9 +437,14 @@ impl ProposeAction {
                 };
                 (GovAction::AddValidator { validator }, when)
             }
-            ProposeAction::RemoveValidator { node_key, when } => {
+            ProposeAction::RemoveValidator {
+                node_key,
+                proof,
+                when,
+            } => {
                 let node_key = files::public_key_arg(&node_key)?;
-                (GovAction::RemoveValidator { node_key }, when)
+                let proof = proof.as_deref().map(read_proof).transpose()?.map(Box::new);
+                (GovAction::RemoveValidator { node_key, proof }, when)
             }
             ProposeAction::SetParams { file, when } => {
                 let parameters = read_parameters(&file)?;
@@ -548,4 +558,26 @@ impl TxOperation {
             },
         })
     }
+}
+
+/// Most bytes of a `--proof` file (a proof is about 250 bytes; its hex twice that).
+const MAX_PROOF_FILE_BYTES: u64 = 64 * 1024;
+
+/// A proof of equivocation from its hex, or from a file holding its hex.
+fn read_proof(text: &str) -> Result<Equivocation> {
+    let hex_text = if Path::new(text).is_file() {
+        let size = std::fs::metadata(text)
+            .with_context(|| format!("--proof {text}"))?
+            .len();
+        ensure!(
+            size <= MAX_PROOF_FILE_BYTES,
+            "--proof {text}: {size} bytes, more than a proof ({MAX_PROOF_FILE_BYTES} at most)"
+        );
+        std::fs::read_to_string(text).with_context(|| format!("--proof {text}"))?
+    } else {
+        text.to_string()
+    };
+    let bytes = hex::decode(hex_text.trim())
+        .context("--proof is neither a file nor hex (cassia misbehaviour prints the hex)")?;
+    codec::decode(&bytes).map_err(|e| anyhow::anyhow!("--proof does not decode as a proof: {e}"))
 }

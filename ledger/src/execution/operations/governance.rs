@@ -26,8 +26,8 @@ impl Handler for Propose<'_> {
     /// The proposing admin's account: its organization proposes and votes yes.
     type Permit = Account;
 
-    fn check_fields(&self, _genesis: &GenesisHash) -> Result<(), Rejection> {
-        check_action_fields(self.action)
+    fn check_fields(&self, genesis: &GenesisHash) -> Result<(), Rejection> {
+        check_action_fields(genesis, self.action)
     }
 
     fn authorize(&self, state: &Overlay<'_>, signer: &PublicKey) -> Result<Account, Denied> {
@@ -59,8 +59,9 @@ impl Handler for Propose<'_> {
     }
 }
 
-/// Stateless checks of a proposed action's fields.
-fn check_action_fields(action: &GovAction) -> Result<(), Rejection> {
+/// Stateless checks of a proposed action's fields (and of a removal's proof, on the chain
+/// `genesis`).
+fn check_action_fields(genesis: &GenesisHash, action: &GovAction) -> Result<(), Rejection> {
     match action {
         GovAction::AddOrganization { organization } => {
             check_text("organization id", &organization.id, MAX_ID_BYTES)?;
@@ -85,7 +86,21 @@ fn check_action_fields(action: &GovAction) -> Result<(), Rejection> {
             )?;
             check_public_key("validator node key", &validator.node_key)
         }
-        GovAction::RemoveValidator { .. } => Ok(()),
+        GovAction::RemoveValidator { node_key, proof } => {
+            let Some(proof) = proof else {
+                return Ok(());
+            };
+            // A proof against another key would lend this proposal grounds it does not have.
+            if proof.validator != *node_key {
+                return Err(Rejection::Malformed(format!(
+                    "the equivocation proof is against {}, not {node_key}",
+                    proof.validator
+                )));
+            }
+            proof
+                .verify(genesis)
+                .map_err(|e| Rejection::Malformed(format!("equivocation proof: {e}")))
+        }
         GovAction::SetParameters { parameters } => parameters
             .validate()
             .map_err(|e| Rejection::Malformed(e.to_string())),
