@@ -60,6 +60,8 @@ pub struct Metrics {
     pub refused_connections: AtomicU64,
     /// Connections refused because a connection limit was reached.
     pub limited_connections: AtomicU64,
+    /// Gossip ignored because its author was over its per-topic budget.
+    pub rate_limited_gossip: AtomicU64,
     /// Rejected peer messages by reason (consensus drops, gossip rejections, bad transactions).
     pub rejected: Mutex<BTreeMap<String, u64>>,
     /// Commit latency histogram: counts per bucket of [`LATENCY_BUCKETS_SECONDS`], then +Inf.
@@ -143,7 +145,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let gauges: [(&str, &str, &str, &AtomicU64); 9] = [
+        let gauges: [(&str, &str, &str, &AtomicU64); 10] = [
             (
                 "cassia_height",
                 "gauge",
@@ -197,6 +199,12 @@ impl Metrics {
                 "counter",
                 "Connections refused: a connection limit (handshakes, dials, per peer, total) was reached.",
                 &self.limited_connections,
+            ),
+            (
+                "cassia_gossip_rate_limited_total",
+                "counter",
+                "Gossip messages ignored (not relayed): their author was over its per-topic budget.",
+                &self.rate_limited_gossip,
             ),
         ];
         for (name, kind, help, value) in gauges {

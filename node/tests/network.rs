@@ -249,6 +249,61 @@ async fn a_message_the_application_rejects_is_not_relayed() {
     }
 }
 
+/// A member publishing far beyond its budget is cut at the first hop: b's network ignores what
+/// is over a's consensus budget before b's application sees it, and c, which hears a only
+/// through b, receives exactly what b accepted, nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_over_its_authors_budget_is_neither_judged_nor_relayed() {
+    use cassia_node::network::rate::{BURST_SECONDS, CONSENSUS_MESSAGES_PER_SECOND};
+    let burst = (CONSENSUS_MESSAGES_PER_SECOND * BURST_SECONDS) as usize;
+    let sent = burst * 2;
+    let keys = [key(31), key(32), key(33)];
+    let all = members(&[&keys[0], &keys[1], &keys[2]]);
+    let a = Node::start(&keys[0], LOCALHOST, &all).await;
+    let mut b_members = all.clone();
+    b_members[0] = a.member();
+    let mut b = Node::start(&keys[1], LOCALHOST, &b_members).await;
+    let mut c_members = all.clone();
+    c_members[1] = b.member();
+    let mut c = Node::start(&keys[2], LOCALHOST, &c_members).await;
+    wait_connected(&b, &[a.peer_id(), c.peer_id()], "b").await;
+    wait_connected(&a, &[b.peer_id()], "a (not c)").await;
+
+    for i in 0..sent {
+        a.publish(format!("statement {i}").as_bytes()).await;
+    }
+    let mut judged_at_b = 0;
+    while let Some(message) = b.next_gossip_within(QUIET_PERIOD).await {
+        judged_at_b += 1;
+        b.accept(message).await;
+    }
+    let limited = usize::try_from(b.handle.counters().rate_limited_messages).expect("small");
+    assert_eq!(
+        judged_at_b + limited,
+        sent,
+        "every message is judged or limited"
+    );
+    assert!(
+        limited > 0 && judged_at_b < sent,
+        "{judged_at_b} of {sent} reached b's application"
+    );
+    let mut at_c = 0;
+    while c.next_gossip_within(QUIET_PERIOD).await.is_some() {
+        at_c += 1;
+    }
+    // c budgets a's messages too (the author is a, whoever relays them): what b relayed in a
+    // burst may be trimmed again there.
+    let limited_at_c = usize::try_from(c.handle.counters().rate_limited_messages).expect("small");
+    assert_eq!(
+        at_c + limited_at_c,
+        judged_at_b,
+        "c gets what b accepted and nothing b ignored"
+    );
+    for node in [&a, &b, &c] {
+        node.handle.shutdown().await;
+    }
+}
+
 /// A payload of exactly `max_message_bytes` is delivered even when more frames follow it
 /// closely, and one byte more is refused by our check, which counts it, not by the codec, which
 /// would silently close the stream. (libp2p-gossipsub 0.50 compares its frame cap with all it

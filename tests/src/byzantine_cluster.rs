@@ -14,7 +14,7 @@
 //!   proof checked) at a height where all honest nodes hold the same block;
 //! - **the attacks were seen**: the honest nodes' rejection counters by reason.
 //!
-//! With `attacks: false` node 3 is honest: the same cluster and load, as the memory baseline.
+//! With `attacks: None` node 3 is honest: the same cluster and load, as the memory baseline.
 //!
 //! Every node logs its signed statements, so every node runs as `test-node` (honest ones with
 //! `--signed-log` only); `cassia` itself (a plain `cargo build -p cassia-cli`) makes the devnet
@@ -39,6 +39,9 @@ pub const HONEST: [usize; 3] = [0, 1, 2];
 pub const BYZANTINE: usize = 3;
 /// Every attack of `test-node --byzantine`.
 pub const ALL_BEHAVIOURS: &str = "equivocate,double-vote,garbage,oversized,future,flood";
+/// The attacks that send only validly signed traffic: conflicting statements, far-future
+/// statements and the same in-window statement replayed, at the flood rate.
+pub const SIGNED_BEHAVIOURS: &str = "equivocate,double-vote,future,replay,flood";
 /// Transactions per second sent to the honest nodes.
 pub const LOAD_RATE: u32 = 30;
 /// The line `test-node --byzantine` logs at start.
@@ -56,8 +59,8 @@ const LOAD_TTL: u64 = 500;
 pub struct Options {
     /// How long the load (and the attack) runs.
     pub duration: Duration,
-    /// Whether node 3 attacks (`false`: the baseline).
-    pub attacks: bool,
+    /// The attacks of node 3 (a `test-node --byzantine` list); `None`: the honest baseline.
+    pub attacks: Option<&'static str>,
     /// Interval between samples of heights and memory.
     pub sample_every: Duration,
     /// A directory to copy every node's log into at the end (the cluster's own is deleted).
@@ -109,6 +112,8 @@ pub struct ByzantineReport {
     /// Gossip the honest nodes' network layer refused before the application saw it (above
     /// `max_message_bytes`), from their logs: the network keeps no per-reason metric.
     pub gossip_refused_by_network: u64,
+    /// Gossip the honest nodes ignored because its author was over its budget, summed.
+    pub gossip_rate_limited: u64,
     /// Proofs of equivocation the honest nodes kept (gRPC `Misbehaviour`), summed.
     pub kept_proofs: u64,
     /// Of those, the ones that do not verify on the chain or name anyone but the attacker.
@@ -163,11 +168,11 @@ pub fn run(options: Options, progress: impl Fn(&str)) -> ByzantineReport {
     let mut cluster = ProcessCluster::start_logging_signed(4);
     // Node 3 turns Byzantine at once: restarted with every attack (in the baseline, as it was).
     cluster.kill(BYZANTINE);
-    if options.attacks {
-        cluster.set_byzantine(BYZANTINE, Some(ALL_BEHAVIOURS));
+    if let Some(attacks) = options.attacks {
+        cluster.set_byzantine(BYZANTINE, Some(attacks));
     }
     cluster.restart(BYZANTINE);
-    if options.attacks {
+    if options.attacks.is_some() {
         wait_for_banner(&mut cluster);
     }
     cluster.wait_for_height(&HONEST, 2, WAIT);
@@ -201,6 +206,10 @@ pub fn run(options: Options, progress: impl Fn(&str)) -> ByzantineReport {
         .map(|&i| cluster.metric(i, "cassia_view_changes_total"))
         .sum();
     report.rejections = rejections(&cluster);
+    report.gossip_rate_limited = HONEST
+        .iter()
+        .map(|&i| cluster.metric(i, "cassia_gossip_rate_limited_total"))
+        .sum();
     report.gossip_refused_by_network = HONEST
         .iter()
         .map(|&i| cluster.log(i).matches("rejected gossip").count() as u64)

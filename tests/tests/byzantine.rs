@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use cassia_tests::byzantine_cluster::{ByzantineReport, Options, run};
+use cassia_tests::byzantine_cluster::{
+    ALL_BEHAVIOURS, ByzantineReport, Options, SIGNED_BEHAVIOURS, run,
+};
 
 /// Peak resident memory an honest node may reach in this scenario. Debug-build nodes under this
 /// load stay at 30-50 MiB without the attack; with it they reached up to 161 MiB, almost all of
@@ -23,7 +25,7 @@ const PEAK_RSS_BOUND_BYTES: u64 = 256 << 20;
 fn one_byzantine_validator_neither_stops_nor_forks_nor_bloats_the_honest_three() {
     let options = Options {
         duration: Duration::from_secs(20),
-        attacks: true,
+        attacks: Some(ALL_BEHAVIOURS),
         sample_every: Duration::from_secs(5),
         keep_logs: std::env::var_os("CASSIA_BYZANTINE_LOGS").map(Into::into),
     };
@@ -81,6 +83,44 @@ fn one_byzantine_validator_neither_stops_nor_forks_nor_bloats_the_honest_three()
         Some(Some(failure)) => assert!(failure.contains("at least 4"), "{failure}"),
         other => panic!("the removal proposal should meet the validator floor: {other:?}"),
     }
+    assert_memory_bounded(&report);
+}
+
+/// The attacker sends only what it can sign validly: statements for far-future heights and
+/// views, conflicting proposals and votes, and one in-window view change replayed 600 times a
+/// second. The honest three keep committing with bounded memory; the replay is cut by the
+/// per-author gossip budget at the first hop, the rest screened and counted.
+#[test]
+fn a_validly_signed_flood_is_budgeted_and_the_honest_three_keep_committing() {
+    let options = Options {
+        duration: Duration::from_secs(15),
+        attacks: Some(SIGNED_BEHAVIOURS),
+        sample_every: Duration::from_secs(5),
+        keep_logs: std::env::var_os("CASSIA_BYZANTINE_LOGS").map(Into::into),
+    };
+    let report = run(options, |line| eprintln!("{line}"));
+    eprintln!("{report}\n{report:#?}");
+    assert_eq!(report.divergent_blocks, 0, "honest nodes forked: {report}");
+    assert_eq!(report.honest_equivocations, 0, "an honest node equivocated");
+    assert!(
+        report.end_height >= report.start_height + 10,
+        "honest nodes did not keep committing: {report}"
+    );
+    assert_eq!(
+        report.lost_acknowledged, 0,
+        "acknowledged txs lost: {report}"
+    );
+    assert!(
+        report.gossip_rate_limited > 0,
+        "the replay never met the gossip budget: {report:#?}"
+    );
+    for reason in [
+        "consensus_height_too_far_ahead",
+        "consensus_view_too_far_ahead",
+    ] {
+        assert!(report.rejected(reason) > 0, "no {reason}: {report:#?}");
+    }
+    assert_eq!(report.false_proofs, 0, "{report:#?}");
     assert_memory_bounded(&report);
 }
 

@@ -121,6 +121,8 @@ pub struct NetworkCounters {
     pub unpublished_messages: u64,
     /// Inbound sync requests dropped: from a non-member or over the per-peer bound.
     pub dropped_sync_requests: u64,
+    /// Gossip ignored because its author was over its budget ([`super::rate`]).
+    pub rate_limited_messages: u64,
 }
 
 /// The counters as the swarm task updates them.
@@ -132,6 +134,7 @@ pub(crate) struct Counters {
     pub rejected_messages: AtomicU64,
     pub unpublished_messages: AtomicU64,
     pub dropped_sync_requests: AtomicU64,
+    pub rate_limited_messages: AtomicU64,
 }
 
 /// Adds one to `counter`, saturating at `u64::MAX`.
@@ -315,6 +318,7 @@ impl NetworkHandle {
             rejected_messages: counters.rejected_messages.load(Ordering::Relaxed),
             unpublished_messages: counters.unpublished_messages.load(Ordering::Relaxed),
             dropped_sync_requests: counters.dropped_sync_requests.load(Ordering::Relaxed),
+            rate_limited_messages: counters.rate_limited_messages.load(Ordering::Relaxed),
         }
     }
 

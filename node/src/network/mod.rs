@@ -63,6 +63,7 @@ pub mod codec;
 mod events;
 mod handle;
 mod membership;
+pub mod rate;
 mod requests;
 mod swarm_task;
 

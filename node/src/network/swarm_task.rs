@@ -37,6 +37,7 @@ use super::codec::FrameTooLarge;
 use super::events::{GossipMessage, GossipTopic, NetworkEvent, SyncRequest, ValidationToken};
 use super::handle::{Command, PublishError, RequestError, RespondError, Shared, bump, lock};
 use super::membership::Membership;
+use super::rate::GossipBudgets;
 use super::requests::{PendingRequests, ResponseSender};
 use super::{LISTEN_TIMEOUT, NetworkError, REDIAL_CHECK_INTERVAL};
 
@@ -77,6 +78,8 @@ pub(crate) struct SwarmTask {
     requests: PendingRequests,
     max_message_bytes: usize,
     refusal_warnings: WarningBudget,
+    /// What each member may still publish per topic.
+    budgets: GossipBudgets,
 }
 
 /// The channels and settings a [`SwarmTask`] is built with.
@@ -113,6 +116,7 @@ impl SwarmTask {
                 window_start: Instant::now(),
                 used: 0,
             },
+            budgets: GossipBudgets::new(max_message_bytes),
         }
     }
 
@@ -293,6 +297,13 @@ impl SwarmTask {
             self.validate(&token, MessageAcceptance::Reject);
             return;
         };
+        // Over budget: not judged, not relayed, no penalty (see `rate`).
+        let now = std::time::Instant::now();
+        if !self.budgets.allow(author, topic, message.data.len(), now) {
+            bump(&self.shared.counters.rate_limited_messages);
+            self.validate(&token, MessageAcceptance::Ignore);
+            return;
+        }
         let gossip = GossipMessage {
             author,
             data: message.data,
@@ -515,6 +526,9 @@ impl SwarmTask {
     /// Replaces the membership and the allow list with it; dials new members at once.
     pub fn set_members(&mut self, members: Vec<(PeerId, Option<Multiaddr>)>) {
         let change = self.membership.replace(members, Instant::now());
+        let membership = &self.membership;
+        self.budgets
+            .retain_members(|peer| membership.contains(peer));
         let allowed = &mut self.swarm.behaviour_mut().allowed;
         for peer in &change.added {
             allowed.allow_peer(*peer);

@@ -173,6 +173,9 @@ impl Telemetry {
         self.metrics
             .limited_connections
             .store(counters.limited_connections, Ordering::Relaxed);
+        self.metrics
+            .rate_limited_gossip
+            .store(counters.rate_limited_messages, Ordering::Relaxed);
         self.refresh_rejections(replica);
         self.publish_head(replica, network);
     }

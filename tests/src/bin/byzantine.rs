@@ -10,19 +10,19 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cassia_tests::byzantine_cluster::{Options, run};
+use cassia_tests::byzantine_cluster::{ALL_BEHAVIOURS, Options, run};
 
 fn main() -> ExitCode {
     let mut options = Options {
         duration: Duration::from_secs(60),
-        attacks: true,
+        attacks: Some(ALL_BEHAVIOURS),
         sample_every: Duration::from_secs(10),
         keep_logs: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--baseline" {
-            options.attacks = false;
+            options.attacks = None;
             continue;
         }
         if arg == "--logs" {

@@ -49,17 +49,22 @@ pub enum Attack {
     Future,
     /// The periodic attacks at a high rate.
     Flood,
+    /// Validly signed, in-window statements published again and again (a view change to the
+    /// next view): nothing in them proves misbehaviour, each costs a receiver a decode and a
+    /// signature check, and only the per-author gossip budget stops them.
+    Replay,
 }
 
 impl Attack {
     /// Every attack (what `all` names).
-    pub const ALL: [Attack; 6] = [
+    pub const ALL: [Attack; 7] = [
         Attack::Equivocate,
         Attack::DoubleVote,
         Attack::Garbage,
         Attack::Oversized,
         Attack::Future,
         Attack::Flood,
+        Attack::Replay,
     ];
 
     /// Its name in a `--byzantine` list.
@@ -71,6 +76,7 @@ impl Attack {
             Attack::Oversized => "oversized",
             Attack::Future => "future",
             Attack::Flood => "flood",
+            Attack::Replay => "replay",
         }
     }
 

@@ -51,6 +51,10 @@ pub const OVERSIZED_BURST: u64 = 3;
 /// Far-future messages sent per tick.
 pub const FUTURE_PER_TICK: usize = 2;
 
+/// Replayed statements sent per tick: 600 a second at the flood rate, three times an author's
+/// consensus budget (`cassia_node::network::rate`).
+pub const REPLAY_PER_TICK: usize = 6;
+
 /// Most sync requests of this node waiting for an answer; more ticks send none.
 pub const MAX_SYNC_REQUESTS_IN_FLIGHT: usize = 4;
 
@@ -169,6 +173,12 @@ impl Flood {
             self.publish(GossipTopic::Consensus, message.to_bytes())
                 .await?;
         }
+        if mode.has(Attack::Replay) {
+            let bytes = self.replayed_view_change().to_bytes();
+            for _ in 0..REPLAY_PER_TICK {
+                self.publish(GossipTopic::Consensus, bytes.clone()).await?;
+            }
+        }
         if mode.has(Attack::Garbage) {
             self.garbage_request();
         }
@@ -198,6 +208,24 @@ impl Flood {
             Err(_) => self.sent.refused = self.sent.refused.saturating_add(1),
         }
         Ok(())
+    }
+
+    /// A view change to the view after the current one: in the window, validly signed, and the
+    /// same statement every time (ed25519 is deterministic), so never an equivocation.
+    fn replayed_view_change(&self) -> Message {
+        let (committed, view) = {
+            let head = self.context.head.borrow();
+            (head.height, head.view)
+        };
+        let payload = Payload::ViewChange {
+            view_change: ViewChange {
+                height: committed.saturating_add(1),
+                view: view.saturating_add(1),
+                prepared: None,
+            },
+            prepared_block: None,
+        };
+        Message::sign(&self.context.genesis, &self.context.key, payload)
     }
 
     /// A correctly signed message far outside the honest windows, a different kind each turn.
