@@ -71,6 +71,12 @@ pub trait Interceptor: Send + 'static {
         let _ = request;
         None
     }
+
+    /// Milliseconds added to this node's wall clock, read once at start (the default: 0). The
+    /// fault suite runs a node whose clock is ahead of or behind the others'.
+    fn clock_offset_ms(&self) -> i64 {
+        0
+    }
 }
 
 /// The production interceptor: changes nothing.
@@ -101,6 +107,12 @@ impl<A: Interceptor, B: Interceptor> Interceptor for (A, B) {
             .sync_request(request)
             .or_else(|| self.1.sync_request(request))
     }
+
+    fn clock_offset_ms(&self) -> i64 {
+        self.0
+            .clock_offset_ms()
+            .saturating_add(self.1.clock_offset_ms())
+    }
 }
 
 impl Interceptor for Box<dyn Interceptor> {
@@ -114,5 +126,9 @@ impl Interceptor for Box<dyn Interceptor> {
 
     fn sync_request(&mut self, request: &[u8]) -> Option<Vec<u8>> {
         self.as_mut().sync_request(request)
+    }
+
+    fn clock_offset_ms(&self) -> i64 {
+        self.as_ref().clock_offset_ms()
     }
 }

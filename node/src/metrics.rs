@@ -48,6 +48,8 @@ pub struct Metrics {
     pub view: AtomicU64,
     /// View changes started.
     pub view_changes: AtomicU64,
+    /// Proposals this node validated and found invalid (it voted for none of them).
+    pub invalid_proposals: AtomicU64,
     /// Blocks committed since start.
     pub commits: AtomicU64,
     /// Transactions committed since start.
@@ -145,7 +147,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let gauges: [(&str, &str, &str, &AtomicU64); 10] = [
+        let gauges: [(&str, &str, &str, &AtomicU64); 11] = [
             (
                 "cassia_height",
                 "gauge",
@@ -163,6 +165,12 @@ impl Metrics {
                 "counter",
                 "View changes started.",
                 &self.view_changes,
+            ),
+            (
+                "cassia_invalid_proposals_total",
+                "counter",
+                "Proposals found invalid (bad timestamp, wrong leader, roots that do not match...).",
+                &self.invalid_proposals,
             ),
             (
                 "cassia_commits_total",

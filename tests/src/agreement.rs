@@ -1,5 +1,6 @@
-//! The checks a real-process fault scenario ends with: do the nodes hold the same chain, and
-//! did any node sign two different statements for one slot.
+//! The checks a real-process fault scenario ends with: do the nodes hold the same chain, did
+//! any node sign two different statements for one slot, and is every acknowledged transaction
+//! committed on every node.
 //!
 //! Both read what the nodes expose: blocks over gRPC (`GetBlock`), and the signed-statement log
 //! each node writes when run as `test-node --signed-log FILE` ([`crate::signed_log`]: one line
@@ -8,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use cassia_api::{BlockId, Client};
 use cassia_crypto::Hash;
@@ -181,6 +183,59 @@ pub fn count_equivocations(statements: &[SignedStatement]) -> (u64, u64) {
         }
     }
     (conflicts, statements.len() as u64)
+}
+
+/// `(node, id)` for each of `ids` (acknowledged transactions) that a node of `nodes` holds no
+/// receipt for, after waiting up to `wait` in all for stragglers. The nodes are asked
+/// concurrently (some hundreds of receipts each, every one with its proof checked).
+///
+/// # Panics
+/// If a node does not answer gRPC (naming it).
+pub fn missing_receipts(
+    cluster: &ProcessCluster,
+    runtime: &tokio::runtime::Runtime,
+    nodes: &[usize],
+    ids: &[Hash],
+    wait: Duration,
+) -> Vec<(usize, Hash)> {
+    let deadline = Instant::now() + wait;
+    let mut tasks = tokio::task::JoinSet::new();
+    for &node in nodes {
+        let (endpoint, ids) = (cluster.endpoint(node), ids.to_vec());
+        tasks.spawn_on(missing_on(node, endpoint, ids, deadline), runtime.handle());
+    }
+    let mut missing: Vec<(usize, Hash)> = runtime.block_on(async {
+        let mut missing = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            missing.extend(result.expect("a receipt check panicked"));
+        }
+        missing
+    });
+    missing.sort();
+    missing
+}
+
+/// The ids of `ids` node `node` has no receipt for by `deadline`.
+async fn missing_on(
+    node: usize,
+    endpoint: String,
+    ids: Vec<Hash>,
+    deadline: Instant,
+) -> Vec<(usize, Hash)> {
+    let mut client = Client::connect(&endpoint)
+        .await
+        .unwrap_or_else(|e| panic!("node{node} does not answer gRPC: {e}"));
+    let mut missing = Vec::new();
+    for id in ids {
+        while client.receipt(&id).await.is_err() {
+            if Instant::now() >= deadline {
+                missing.push((node, id));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    missing
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` prints
 //! `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cassia_api::Client;
 use cassia_crypto::Hash;
@@ -112,7 +112,7 @@ pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
     report.acknowledged = acknowledged.len() as u64;
     report.admitted = admitted.len() as u64;
     acknowledged.extend(admitted);
-    let missing = lost(&cluster, &runtime, &acknowledged);
+    let missing = agreement::missing_receipts(&cluster, &runtime, &NODES, &acknowledged, WAIT);
     for (node, id) in missing.iter().take(10) {
         progress(&format!(
             "node{node} has no receipt for acknowledged tx {id}"
@@ -179,55 +179,4 @@ fn commit_some(
         }
         ids
     })
-}
-
-/// `(node, id)` for each acknowledged transaction missing from a node, after waiting up to
-/// [`WAIT`] in all for stragglers. The nodes are asked concurrently (some hundreds of receipts
-/// each, every one with its proof checked).
-///
-/// # Panics
-/// If a node does not answer gRPC (naming it).
-fn lost(
-    cluster: &ProcessCluster,
-    runtime: &tokio::runtime::Runtime,
-    ids: &[Hash],
-) -> Vec<(usize, Hash)> {
-    let deadline = Instant::now() + WAIT;
-    let mut tasks = tokio::task::JoinSet::new();
-    for node in NODES {
-        let (endpoint, ids) = (cluster.endpoint(node), ids.to_vec());
-        tasks.spawn_on(missing_on(node, endpoint, ids, deadline), runtime.handle());
-    }
-    let mut missing: Vec<(usize, Hash)> = runtime.block_on(async {
-        let mut missing = Vec::new();
-        while let Some(result) = tasks.join_next().await {
-            missing.extend(result.expect("a receipt check panicked"));
-        }
-        missing
-    });
-    missing.sort();
-    missing
-}
-
-/// The ids of `ids` node `node` has no receipt for by `deadline`.
-async fn missing_on(
-    node: usize,
-    endpoint: String,
-    ids: Vec<Hash>,
-    deadline: Instant,
-) -> Vec<(usize, Hash)> {
-    let mut client = Client::connect(&endpoint)
-        .await
-        .unwrap_or_else(|e| panic!("node{node} does not answer gRPC: {e}"));
-    let mut missing = Vec::new();
-    for id in ids {
-        while client.receipt(&id).await.is_err() {
-            if Instant::now() >= deadline {
-                missing.push((node, id));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    missing
 }

@@ -102,6 +102,8 @@ pub struct NodeProcess {
     env: Vec<(String, String)>,
     /// The attacks it runs (`test-node --byzantine`), if any.
     byzantine: Option<String>,
+    /// Milliseconds its clock is ahead (negative: behind) of the machine's.
+    clock_offset_ms: i64,
 }
 
 /// A running local consortium.
@@ -236,6 +238,7 @@ impl ProcessCluster {
                     child: None,
                     env: Vec::new(),
                     byzantine: None,
+                    clock_offset_ms: 0,
                 }
             })
             .collect();
@@ -305,6 +308,7 @@ impl ProcessCluster {
             child: None,
             env: Vec::new(),
             byzantine: None,
+            clock_offset_ms: 0,
         });
         let index = self.nodes.len() - 1;
         self.restart(index);
@@ -362,7 +366,7 @@ impl ProcessCluster {
             .append(true)
             .open(node.home.join("node.log"))
             .expect("log file");
-        let mut command = if log_signed || node.byzantine.is_some() {
+        let mut command = if log_signed || node.byzantine.is_some() || node.clock_offset_ms != 0 {
             let mut command = Command::new(test_node_binary());
             command.arg("--home").arg(&node.home);
             if log_signed {
@@ -372,6 +376,9 @@ impl ProcessCluster {
             }
             if let Some(attacks) = &node.byzantine {
                 command.args(["--byzantine", attacks]);
+            }
+            if node.clock_offset_ms != 0 {
+                command.args(["--clock-offset-ms", &node.clock_offset_ms.to_string()]);
             }
             command
         } else {
@@ -424,6 +431,12 @@ impl ProcessCluster {
     /// `"all"`), or not with `None`, from its next (re)start on.
     pub fn set_byzantine(&mut self, i: usize, attacks: Option<&str>) {
         self.nodes[i].byzantine = attacks.map(str::to_string);
+    }
+
+    /// Moves node `i`'s clock `offset_ms` ahead of the machine's (behind if negative) from its
+    /// next (re)start on (`test-node --clock-offset-ms`).
+    pub fn set_clock_offset(&mut self, i: usize, offset_ms: i64) {
+        self.nodes[i].clock_offset_ms = offset_ms;
     }
 
     /// Sets the environment variable `name=value` for node `i` from its next (re)start on.

@@ -58,12 +58,30 @@ pub enum NodeCommand {
     Submit(SignedTransaction, oneshot::Sender<Result<Hash, Rejection>>),
 }
 
-/// Milliseconds since the Unix epoch: the only clock reading the engine gets.
-pub fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+/// The wall clock the engine reads, the only one: milliseconds since the Unix epoch, plus an
+/// offset that is 0 in production. The fault suite runs a node whose clock is ahead of or
+/// behind the others' ([`Interceptor::clock_offset_ms`]) to test the clock-drift rule between
+/// real processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    offset_ms: i64,
+}
+
+impl Clock {
+    /// The system clock moved by `offset_ms`.
+    pub fn with_offset(offset_ms: i64) -> Clock {
+        Clock { offset_ms }
+    }
+
+    /// Milliseconds since the Unix epoch, by this clock.
+    pub fn now_ms(self) -> u64 {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add_signed(self.offset_ms)
+    }
 }
 
 /// Opens the engine over `store` with the node's key and mempool limits.
@@ -112,6 +130,7 @@ pub struct Runtime {
     membership: MembershipFollower,
     telemetry: Telemetry,
     timers: ConsensusTimers,
+    clock: Clock,
 }
 
 /// The receivers the loop selects on besides the network and the commands.
@@ -132,7 +151,9 @@ impl Runtime {
         let (admission, verified) = Admission::new(parts.engine.store().genesis().genesis_hash());
         let (sync, fetched) = BlockSync::new(parts.engine.store().shared());
         let mut inbox = Inbox { verified, fetched };
+        let clock = Clock::with_offset(parts.interceptor.clock_offset_ms());
         let mut runtime = Runtime {
+            clock,
             engine: parts.engine,
             network: parts.network,
             interceptor: parts.interceptor,
@@ -142,7 +163,7 @@ impl Runtime {
             telemetry: Telemetry::new(parts.metrics, parts.head, tip),
             timers: ConsensusTimers::default(),
         };
-        let output = runtime.engine.start(now_ms())?;
+        let output = runtime.engine.start(clock.now_ms())?;
         runtime.apply(output).await;
         let mut flush = tokio::time::interval(GOSSIP_FLUSH_INTERVAL);
         let mut catch_up = tokio::time::interval(CATCH_UP_POLL);
@@ -226,7 +247,7 @@ impl Runtime {
         let verdict = match cassia_consensus::Message::from_bytes(&gossip.data, cap) {
             Ok(message) => match self.engine.replica().screen(&message) {
                 Ok(()) => {
-                    let output = self.engine.on_message(message, now_ms())?;
+                    let output = self.engine.on_message(message, self.clock.now_ms())?;
                     self.apply(output).await;
                     Validation::Accept
                 }
@@ -245,7 +266,9 @@ impl Runtime {
     async fn on_fetched(&mut self, blocks: Fetched) -> Result<(), EngineError> {
         self.sync.on_fetched();
         for (block, certificate) in blocks {
-            let output = self.engine.on_synced_block(block, certificate, now_ms())?;
+            let output = self
+                .engine
+                .on_synced_block(block, certificate, self.clock.now_ms())?;
             self.apply(output).await;
         }
         Ok(())
@@ -258,8 +281,12 @@ impl Runtime {
                 height,
                 view,
                 generation,
-            } => self.engine.on_timer(height, view, generation, now_ms())?,
-            Due::Propose { height, view } => self.engine.propose(height, view, now_ms())?,
+            } => self
+                .engine
+                .on_timer(height, view, generation, self.clock.now_ms())?,
+            Due::Propose { height, view } => {
+                self.engine.propose(height, view, self.clock.now_ms())?
+            }
         };
         self.apply(output).await;
         Ok(())
@@ -282,7 +309,7 @@ impl Runtime {
             }
         }
         self.timers
-            .apply(&self.engine, output.timer, output.propose);
+            .apply(&self.engine, self.clock, output.timer, output.propose);
         for fetch in &output.fetch {
             self.sync.fetch(&self.engine, &self.network, fetch);
         }
@@ -295,6 +322,7 @@ impl Runtime {
         }
         self.telemetry
             .refresh(self.engine.replica(), self.engine.mempool(), &self.network);
+        self.telemetry.engine_stats(self.engine.stats());
     }
 
     /// Keeps the compact proof of an equivocation in the store, for operators and for a
@@ -326,7 +354,7 @@ impl Runtime {
     /// A block committed: report it, follow the chain's membership, and if this node is an
     /// approved newcomer that has caught up, submit its readiness.
     fn on_committed(&mut self, commit: &cassia_consensus::Commit) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         self.telemetry.committed(commit, now);
         let header = &commit.block.header;
         let committed = (header.height, commit.block.hash(), header.timestamp_ms);

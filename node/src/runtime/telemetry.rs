@@ -151,6 +151,13 @@ impl Telemetry {
         );
     }
 
+    /// The engine's own counters.
+    pub fn engine_stats(&self, stats: &cassia_engine::EngineStats) {
+        self.metrics
+            .invalid_proposals
+            .store(stats.invalid_proposals, Ordering::Relaxed);
+    }
+
     /// The mempool's size changed.
     pub fn mempool(&self, mempool: &Mempool) {
         self.metrics

@@ -10,7 +10,7 @@ use cassia_engine::{Engine, Store as _};
 use cassia_ledger::{Height, View};
 use tokio::time::Instant;
 
-use super::now_ms;
+use super::Clock;
 use crate::chain_store::ChainStore;
 
 /// A timer that came due, with what the engine must be told.
@@ -62,6 +62,7 @@ impl ConsensusTimers {
     pub fn apply(
         &mut self,
         engine: &Engine<ChainStore>,
+        clock: Clock,
         timer: Option<TimerCommand>,
         propose: Option<(Height, View)>,
     ) {
@@ -83,7 +84,7 @@ impl ConsensusTimers {
             None => {}
         }
         if let Some((height, view)) = propose {
-            let at = proposal_deadline(engine, height);
+            let at = proposal_deadline(engine, clock, height);
             self.propose = Some((at, Due::Propose { height, view }));
         }
     }
@@ -95,7 +96,7 @@ impl ConsensusTimers {
 /// the interval from the commit would add that time again to every block and leave the
 /// chain idle while transactions wait. A leader whose interval has already passed (a slow
 /// commit, a view change) proposes at once.
-fn proposal_deadline(engine: &Engine<ChainStore>, height: Height) -> Instant {
+fn proposal_deadline(engine: &Engine<ChainStore>, clock: Clock, height: Height) -> Instant {
     let store = engine.store();
     let interval_ms = store
         .parameters(height)
@@ -104,9 +105,9 @@ fn proposal_deadline(engine: &Engine<ChainStore>, height: Height) -> Instant {
         });
     let tip_ms = store
         .tip()
-        .map_or_else(|_| now_ms(), |tip| tip.timestamp_ms);
+        .map_or_else(|_| clock.now_ms(), |tip| tip.timestamp_ms);
     let due_ms = tip_ms.saturating_add(interval_ms);
-    let wait_ms = due_ms.saturating_sub(now_ms()).min(interval_ms);
+    let wait_ms = due_ms.saturating_sub(clock.now_ms()).min(interval_ms);
     Instant::now() + Duration::from_millis(wait_ms)
 }
 

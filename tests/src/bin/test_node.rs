@@ -4,7 +4,7 @@
 //! or SIGTERM), with interceptors chosen by flags:
 //!
 //! ```text
-//! test-node --home DIR [--signed-log FILE] [--byzantine LIST] [--seed N]
+//! test-node --home DIR [--signed-log FILE] [--byzantine LIST] [--seed N] [--clock-offset-ms MS]
 //! ```
 //!
 //! - `--signed-log FILE`: append one line per consensus statement the node signs
@@ -12,6 +12,8 @@
 //! - `--byzantine LIST`: attack the other validators (`cassia_tests::byzantine::attacker`);
 //!   LIST is `all` or some of `equivocate,double-vote,garbage,oversized,future,flood`.
 //! - `--seed N`: the attacks' random choices (default: from the node key).
+//! - `--clock-offset-ms MS`: the node's wall clock runs MS milliseconds ahead of the machine's
+//!   (behind if negative): block timestamps and the clock-drift check use it.
 //!
 //! Built with the crate's other binaries (`cargo build -p cassia-tests --bin test-node`;
 //! `cargo test -p cassia-tests` builds it before the tests); the harness finds it next to the
@@ -27,7 +29,8 @@ use cassia_node::start;
 use cassia_tests::byzantine::attacker::{self, Attacker, Mode};
 use cassia_tests::signed_log::SignedLog;
 
-const USAGE: &str = "usage: test-node --home DIR [--signed-log FILE] [--byzantine LIST] [--seed N]";
+const USAGE: &str = "usage: test-node --home DIR [--signed-log FILE] [--byzantine LIST] [--seed N] \
+                     [--clock-offset-ms MS]";
 
 /// The command line.
 struct Args {
@@ -35,6 +38,16 @@ struct Args {
     signed_log: Option<PathBuf>,
     byzantine: Option<Mode>,
     seed: Option<u64>,
+    clock_offset_ms: i64,
+}
+
+/// Skews the node's clock; changes nothing else.
+struct SkewedClock(i64);
+
+impl Interceptor for SkewedClock {
+    fn clock_offset_ms(&self) -> i64 {
+        self.0
+    }
 }
 
 fn main() -> ExitCode {
@@ -60,13 +73,20 @@ fn run() -> Result<()> {
             None => Box::new(NoInterceptor),
         };
     // The attacker first: its twins pass through the log, so they are logged as signed.
-    let interceptor = Box::new((attacker, signed_log));
+    if args.clock_offset_ms != 0 {
+        tracing::warn!(
+            offset_ms = args.clock_offset_ms,
+            "this node's clock is skewed (--clock-offset-ms); cassia-tests test-node only"
+        );
+    }
+    let interceptor = Box::new((attacker, (signed_log, SkewedClock(args.clock_offset_ms))));
     start::run_until_signal(config, None, interceptor)?;
     Ok(())
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
     let (mut home, mut signed_log, mut byzantine, mut seed) = (None, None, None, None);
+    let mut clock_offset_ms = 0;
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
             bail!("{flag} needs a value\n{USAGE}");
@@ -79,6 +99,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
                 seed = Some(value.parse().with_context(|| {
                     format!("--seed {value:?}: not a number between 0 and 2^64 - 1")
                 })?);
+            }
+            "--clock-offset-ms" => {
+                clock_offset_ms = value.parse().with_context(|| {
+                    format!("--clock-offset-ms {value:?}: not a whole number of milliseconds")
+                })?;
             }
             _ => bail!("unknown argument {flag:?}\n{USAGE}"),
         }
@@ -94,6 +119,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args> {
         signed_log,
         byzantine,
         seed,
+        clock_offset_ms,
     })
 }
 
