@@ -19,6 +19,10 @@
 //!   threads that end when either side closes or the link blocks or drops.
 //! - Dropping a link (or the [`Proxy`]) closes its listener and every forwarded connection; its
 //!   accept thread ends within [`ACCEPT_POLL_INTERVAL`] and is joined.
+//! - Slow and one-way links: [`Link::set_delay`] holds each chunk that long before passing it
+//!   on (latency, in both directions); [`Proxy::hold`] stops passing the bytes one node sends to
+//!   another, on whichever link carries them, without closing anything: the bytes wait in the
+//!   sockets' buffers, as behind a one-way network fault, until [`Proxy::release`].
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -85,7 +89,24 @@ struct Shared {
     state: Mutex<LinkState>,
     counts: Counts,
     stop: AtomicBool,
+    /// Milliseconds each chunk waits before it is passed on.
+    delay_ms: AtomicU64,
+    /// Whether the bytes from the dialling node (`Direction::Forward`) or to it (`Reverse`) are
+    /// held.
+    held: [AtomicBool; 2],
 }
+
+/// Which way bytes flow on a link's connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// From the node that dialled through the link to the node behind it.
+    Forward = 0,
+    /// Back.
+    Reverse = 1,
+}
+
+/// How often a held direction looks whether it was released.
+pub const HOLD_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, LinkState> {
@@ -125,6 +146,8 @@ impl Link {
             state: Mutex::new(LinkState::default()),
             counts: Counts::default(),
             stop: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
+            held: [AtomicBool::new(false), AtomicBool::new(false)],
         });
         let accept_shared = Arc::clone(&shared);
         let accept_thread = std::thread::Builder::new()
@@ -150,6 +173,17 @@ impl Link {
         for (client, upstream) in std::mem::take(&mut state.open).into_values() {
             close(&client, &upstream);
         }
+    }
+
+    /// Holds every chunk `delay` before passing it on, both ways (zero: none).
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Stops (`true`) or resumes passing on the bytes flowing in `direction`.
+    pub fn hold(&self, direction: Direction, held: bool) {
+        self.shared.held[direction as usize].store(held, Ordering::SeqCst);
     }
 
     /// Lets new connections through again.
@@ -246,19 +280,19 @@ fn forward(client: TcpStream, upstream: TcpStream, shared: &Arc<Shared>) -> std:
         id
     };
     shared.counts.forwarded.fetch_add(1, Ordering::SeqCst);
-    spawn_copy(pair, id, Arc::clone(shared))?;
-    spawn_copy(reverse, id, Arc::clone(shared))
+    spawn_copy(pair, (id, Direction::Forward), Arc::clone(shared))?;
+    spawn_copy(reverse, (id, Direction::Reverse), Arc::clone(shared))
 }
 
 fn spawn_copy(
     (from, to): (TcpStream, TcpStream),
-    id: u64,
+    (id, direction): (u64, Direction),
     shared: Arc<Shared>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("proxy copy {id}"))
         .spawn(move || {
-            copy(&from, &to);
+            copy(&from, &to, direction, &shared);
             // One direction ended: end the other too, and forget the connection.
             close(&from, &to);
             shared.state().open.remove(&id);
@@ -266,13 +300,25 @@ fn spawn_copy(
         .map(drop)
 }
 
-/// Copies `from` to `to` until either side closes or fails.
-fn copy(mut from: &TcpStream, mut to: &TcpStream) {
+/// Copies `from` to `to` until either side closes or fails (or the link stops), waiting out
+/// the link's delay and holds.
+fn copy(mut from: &TcpStream, mut to: &TcpStream, direction: Direction, shared: &Shared) {
     let mut buffer = [0u8; COPY_BUFFER_BYTES];
     loop {
+        // Held: read nothing, so the sender's bytes back up in the socket buffers.
+        while shared.held[direction as usize].load(Ordering::SeqCst) {
+            if shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(HOLD_POLL_INTERVAL);
+        }
         match from.read(&mut buffer) {
             Ok(0) | Err(_) => return,
             Ok(read) => {
+                let delay = shared.delay_ms.load(Ordering::SeqCst);
+                if delay > 0 {
+                    std::thread::sleep(Duration::from_millis(delay));
+                }
                 if to.write_all(&buffer[..read]).is_err() {
                     return;
                 }
@@ -352,6 +398,27 @@ impl Proxy {
     /// Heals every link.
     pub fn heal(&self) {
         self.links.values().for_each(Link::heal);
+    }
+
+    /// Every link delays each chunk by `delay` (zero: none).
+    pub fn set_delay(&self, delay: Duration) {
+        self.links.values().for_each(|link| link.set_delay(delay));
+    }
+
+    /// Holds the bytes node `from` sends to node `to` (not the reverse): on link `from->to`
+    /// they flow forward, on link `to->from` in reverse. A one-way fault: `to` still speaks to
+    /// `from`, but hears nothing back until [`Proxy::release`].
+    pub fn hold(&self, from: usize, to: usize) {
+        self.link(from, to).hold(Direction::Forward, true);
+        self.link(to, from).hold(Direction::Reverse, true);
+    }
+
+    /// Passes on every held byte again, on every link.
+    pub fn release(&self) {
+        for link in self.links.values() {
+            link.hold(Direction::Forward, false);
+            link.hold(Direction::Reverse, false);
+        }
     }
 
     /// The counters of every link touching `node`, both directions, summed.

@@ -175,3 +175,72 @@ fn more_than_f_killed_under_load_halts_then_resumes_with_nothing_lost() {
         "a node equivocated"
     );
 }
+
+/// Links that are slow, one-way and flapping, under load: 40 ms on every chunk; then node 0
+/// speaks to no one (it still hears everyone); then node 1 cut off and let back four times a
+/// second apart. Three of four can always form a quorum, so the chain keeps committing through
+/// each; at the end every node holds the same chain and every acknowledged transaction.
+#[test]
+fn slow_one_way_and_flapping_links_under_load_lose_nothing() {
+    const PHASE: Duration = Duration::from_secs(6);
+    let cluster = ProcessCluster::start_partitionable(4);
+    cluster.wait_for_height(&ALL, 2, WAIT);
+    let endpoints = ALL.iter().map(|&i| cluster.endpoint(i)).collect();
+    let load = Load::start(endpoints, cluster.admin_key(1), 20, 1_000);
+    let highest = |nodes: &[usize]| nodes.iter().map(|&i| cluster.height(i)).max().unwrap_or(0);
+    let mut progress = Vec::new();
+
+    cluster.proxy().set_delay(Duration::from_millis(40));
+    let before = highest(&ALL);
+    std::thread::sleep(PHASE);
+    progress.push(("40 ms delay", before, highest(&ALL)));
+    cluster.proxy().set_delay(Duration::ZERO);
+
+    for to in [1, 2, 3] {
+        cluster.proxy().hold(0, to);
+    }
+    let before = highest(&[1, 2, 3]);
+    std::thread::sleep(PHASE);
+    progress.push(("node 0 one-way mute", before, highest(&[1, 2, 3])));
+    cluster.proxy().release();
+
+    let before = highest(&[0, 2, 3]);
+    for _ in 0..4 {
+        cluster.partition(&[&[1], &[0, 2, 3]]);
+        std::thread::sleep(Duration::from_millis(1_000));
+        cluster.heal();
+        std::thread::sleep(Duration::from_millis(1_000));
+    }
+    progress.push(("node 1 flapping", before, highest(&[0, 2, 3])));
+
+    let target = highest(&ALL) + 5;
+    cluster.wait_for_height(&ALL, target, WAIT);
+    let report = load.stop();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let missing = agreement::missing_receipts(&cluster, &runtime, &ALL, &report.acknowledged, WAIT);
+    let end = ALL.iter().map(|&i| cluster.height(i)).min().unwrap_or(0);
+    let divergent = agreement::divergent_heights(&cluster, &runtime, &ALL, end);
+    eprintln!(
+        "phases (name, height before, after): {progress:?}; end height {end}; {} acknowledged, \
+         {} missing; refused {:?}",
+        report.acknowledged.len(),
+        missing.len(),
+        report.refused
+    );
+    for (phase, before, after) in &progress {
+        assert!(
+            after > before,
+            "no block committed during {phase}: {progress:?}"
+        );
+    }
+    assert!(report.acknowledged.len() >= 50, "the load ran: {report:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not committed: {missing:?}"
+    );
+    assert!(divergent.is_empty(), "forked at heights {divergent:?}");
+}
