@@ -1,6 +1,9 @@
-//! The cluster fault harness: real node processes under a transaction load, one
-//! validator killed with SIGKILL per round (the current leader every other round) and restarted.
-//! After each round it checks what a consortium must be able to rely on:
+//! The cluster fault harness: real node processes under a transaction load, one fault per
+//! round, every link through the partition proxy. The faults, in turn: the current leader
+//! killed with SIGKILL, a random validator killed, a random validator cut off by a partition,
+//! a random validator stopped cleanly (SIGTERM), a random validator's sent bytes held (one
+//! way); each lasts until the others have committed a few blocks, then the node returns. At the
+//! end it checks what a consortium must be able to rely on:
 //!
 //! - **agreement**: every node holds the same block hash and state root at every height;
 //! - **no equivocation**: no node signed two different statements for one
@@ -10,8 +13,8 @@
 //! - **durability**: every transaction a node acknowledged, as committed (SubmitAndWait) or as
 //!   admitted by the background load (Submit), has a receipt on every node at the end.
 //!
-//! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` prints
-//! `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
+//! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` (or `--minutes M`, the soak)
+//! prints `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
 
 use std::time::Duration;
 
@@ -61,9 +64,42 @@ impl std::fmt::Display for ChaosReport {
     }
 }
 
-/// Runs `rounds` kill-and-restart rounds on a fresh 4-node cluster; `seed` picks the victims.
-pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
-    let mut cluster = ProcessCluster::start_logging_signed(4);
+/// When the harness stops starting rounds.
+#[derive(Clone, Copy, Debug)]
+pub enum Until {
+    /// After this many rounds.
+    Rounds(u64),
+    /// Once this much time has passed (the soak): the round under way finishes.
+    Elapsed(Duration),
+}
+
+/// One round's fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    KillLeader,
+    Kill,
+    Partition,
+    Stop,
+    Mute,
+}
+
+impl Fault {
+    /// The fault of round `round`: the five in turn.
+    fn of_round(round: u64) -> Fault {
+        [
+            Fault::KillLeader,
+            Fault::Kill,
+            Fault::Partition,
+            Fault::Stop,
+            Fault::Mute,
+        ][usize::try_from(round % 5).expect("below 5")]
+    }
+}
+
+/// Runs fault rounds on a fresh 4-node cluster until `until`; `seed` picks the victims.
+pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
+    let started = std::time::Instant::now();
+    let mut cluster = ProcessCluster::start_partitionable_logging_signed(4);
     cluster.wait_for_height(&[0, 1, 2, 3], 2, WAIT);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -75,14 +111,37 @@ pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
     let mut rng = Rng::new(seed);
     let mut report = ChaosReport::default();
     let mut acknowledged: Vec<Hash> = Vec::new();
-    for round in 0..rounds {
-        let victim = if round % 2 == 0 {
+    for round in 0.. {
+        let more = match until {
+            Until::Rounds(rounds) => round < rounds,
+            Until::Elapsed(duration) => started.elapsed() < duration,
+        };
+        if !more {
+            break;
+        }
+        let fault = Fault::of_round(round);
+        let victim = if fault == Fault::KillLeader {
             leader_index(&cluster, &runtime).unwrap_or(0)
         } else {
             usize::try_from(rng.below(4)).unwrap_or(0)
         };
-        cluster.kill(victim);
-        let survivors: Vec<usize> = (0..4).filter(|&i| i != victim).collect();
+        let others: Vec<usize> = (0..4).filter(|&i| i != victim).collect();
+        match fault {
+            Fault::KillLeader | Fault::Kill => cluster.kill(victim),
+            Fault::Stop => {
+                assert!(
+                    cluster.stop(victim),
+                    "node{victim} did not stop cleanly on SIGTERM"
+                );
+            }
+            Fault::Partition => cluster.partition(&[&[victim], &others]),
+            Fault::Mute => {
+                for &to in &others {
+                    cluster.proxy().hold(victim, to);
+                }
+            }
+        }
+        let survivors = others;
         let before = survivors
             .iter()
             .map(|&i| cluster.height(i))
@@ -90,12 +149,17 @@ pub fn run(rounds: u64, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
             .unwrap_or(0);
         cluster.wait_for_height(&survivors, before + 3, WAIT);
         acknowledged.extend(commit_some(&cluster, &runtime, survivors[0], round, 3));
-        cluster.restart(victim);
+        match fault {
+            Fault::KillLeader | Fault::Kill | Fault::Stop => cluster.restart(victim),
+            Fault::Partition => cluster.heal(),
+            Fault::Mute => cluster.proxy().release(),
+        }
         let target = cluster.height(survivors[0]) + 2;
         cluster.wait_for_height(&[0, 1, 2, 3], target, WAIT);
         progress(&format!(
-            "round {}: killed node{victim}, all nodes at height {target} or above",
-            round + 1
+            "round {} at {} s: {fault:?} node{victim}, all nodes at height {target} or above",
+            round + 1,
+            started.elapsed().as_secs(),
         ));
         report.rounds += 1;
     }

@@ -142,7 +142,17 @@ impl ProcessCluster {
     /// a [`Proxy`] link: node i dials node j at link i→j (`[network] peer_addresses`), never at
     /// j's own address, so [`ProcessCluster::partition`] can cut any pair.
     pub fn start_partitionable(n: usize) -> ProcessCluster {
-        let mut cluster = ProcessCluster::create(n, str::to_string, false);
+        ProcessCluster::partitionable(n, false)
+    }
+
+    /// [`ProcessCluster::start_partitionable`] with every node logging what it signs, as
+    /// [`ProcessCluster::start_logging_signed`] does.
+    pub fn start_partitionable_logging_signed(n: usize) -> ProcessCluster {
+        ProcessCluster::partitionable(n, true)
+    }
+
+    fn partitionable(n: usize, log_signed: bool) -> ProcessCluster {
+        let mut cluster = ProcessCluster::create(n, str::to_string, log_signed);
         let targets: Vec<SocketAddr> = (0..n)
             .map(|i| socket_address_of(&cluster.p2p_address(i)))
             .collect();
