@@ -185,6 +185,32 @@ pub fn count_equivocations(statements: &[SignedStatement]) -> (u64, u64) {
     (conflicts, statements.len() as u64)
 }
 
+/// Proofs of equivocation the nodes of `nodes` kept (gRPC `Misbehaviour`), summed: what the
+/// others received, independent of any node's own log.
+///
+/// # Panics
+/// If a node does not answer (naming it).
+pub fn proofs_kept(
+    cluster: &ProcessCluster,
+    runtime: &tokio::runtime::Runtime,
+    nodes: &[usize],
+) -> u64 {
+    runtime.block_on(async {
+        let mut kept = 0;
+        for &node in nodes {
+            let mut client = Client::connect(&cluster.endpoint(node))
+                .await
+                .unwrap_or_else(|e| panic!("node{node} does not answer gRPC: {e}"));
+            let proofs = client
+                .misbehaviour(0)
+                .await
+                .unwrap_or_else(|e| panic!("node{node} does not answer Misbehaviour: {e}"));
+            kept += proofs.len() as u64;
+        }
+        kept
+    })
+}
+
 /// `(node, id)` for each of `ids` (acknowledged transactions) that a node of `nodes` holds no
 /// receipt for, after waiting up to `wait` in all for stragglers. The nodes are asked
 /// concurrently (some hundreds of receipts each, every one with its proof checked).

@@ -9,7 +9,8 @@
 //! - **no equivocation**: no node signed two different statements for one
 //!   `(height, view, kind)`, read from the log of every statement each node signed
 //!   (`test-node --signed-log`, see [`crate::signed_log`], written before the statement leaves
-//!   the node);
+//!   the node), and, judged from what the others received, no node kept a proof of
+//!   equivocation against anyone (gRPC `Misbehaviour`);
 //! - **durability**: every transaction a node acknowledged, as committed (SubmitAndWait) or as
 //!   admitted by the background load (Submit), has a receipt on every node at the end.
 //!
@@ -50,6 +51,8 @@ pub struct ChaosReport {
     pub admitted: u64,
     /// Signed statements read from the nodes' logs (the equivocation check's evidence).
     pub signed_statements: u64,
+    /// Proofs of equivocation the nodes kept, from what they received (must be none).
+    pub proofs_kept: u64,
     /// Highest height every node reached.
     pub height: u64,
 }
@@ -58,8 +61,13 @@ impl std::fmt::Display for ChaosReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rounds: {}, divergent blocks: {}, equivocations: {}, lost acknowledged txs: {}",
-            self.rounds, self.divergent_blocks, self.equivocations, self.lost_acknowledged
+            "rounds: {}, divergent blocks: {}, equivocations: {} (proofs kept by the others: \
+             {}), lost acknowledged txs: {}",
+            self.rounds,
+            self.divergent_blocks,
+            self.equivocations,
+            self.proofs_kept,
+            self.lost_acknowledged
         )
     }
 }
@@ -173,6 +181,7 @@ pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
     let divergent = agreement::divergent_heights(&cluster, &runtime, &NODES, height);
     report.divergent_blocks = divergent.len() as u64;
     (report.equivocations, report.signed_statements) = agreement::equivocations(&cluster, &NODES);
+    report.proofs_kept = agreement::proofs_kept(&cluster, &runtime, &NODES);
     report.acknowledged = acknowledged.len() as u64;
     report.admitted = admitted.len() as u64;
     acknowledged.extend(admitted);

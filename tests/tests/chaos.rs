@@ -23,6 +23,7 @@ fn one_round_of_each_fault_leaves_no_divergence_equivocation_or_loss() {
             divergent_blocks: 0,
             equivocations: 0,
             lost_acknowledged: 0,
+            proofs_kept: 0,
             ..report.clone()
         },
         "{report}"

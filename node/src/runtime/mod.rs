@@ -46,7 +46,7 @@ use telemetry::Telemetry;
 use timers::{ConsensusTimers, Due};
 
 pub use admission::MAX_GOSSIP_BATCH;
-pub use sync::{MAX_SYNC_RESPONSE_BLOCKS, sync_response_cap};
+pub use sync::{MAX_SYNC_RESPONSE_BLOCKS, served_range, sync_response_cap};
 
 /// Local submissions waiting for the loop. When full, submitters wait (gRPC back-pressure).
 pub const SUBMISSION_QUEUE: usize = 1024;

@@ -112,9 +112,8 @@ impl BlockSync {
             let _ = network.respond(request.request_id, answer).await;
             return;
         }
-        let refusal = match codec::decode::<(Height, Height)>(&request.data) {
-            Ok((from, to)) if from >= 1 && from <= to => {
-                let to = to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1));
+        let refusal = match served_range(&request.data) {
+            Some((from, to)) => {
                 let cap = sync_response_cap(engine.parameters());
                 match self.start_serving(
                     network,
@@ -126,7 +125,7 @@ impl BlockSync {
                     Err(reason) => reason,
                 }
             }
-            _ => "sync_request_malformed",
+            None => "sync_request_malformed",
         };
         telemetry.reject(refusal);
         let nothing: Fetched = Vec::new();
@@ -239,6 +238,19 @@ impl BlockSync {
 
 fn peer_ids(keys: &[PublicKey]) -> Vec<PeerId> {
     keys.iter().filter_map(|key| key.peer_id().ok()).collect()
+}
+
+/// The heights a sync request asks for, as served: `(from, to)` with `1 <= from <= to`, at
+/// most [`MAX_SYNC_RESPONSE_BLOCKS`] of them; `None` for a request no honest node sends (it does
+/// not decode, or names no height).
+pub fn served_range(request: &[u8]) -> Option<(Height, Height)> {
+    match codec::decode::<(Height, Height)>(request) {
+        Ok((from, to)) if from >= 1 && from <= to => Some((
+            from,
+            to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1)),
+        )),
+        _ => None,
+    }
 }
 
 /// Committed blocks `from..=to` with their certificates, encoded, as many as fit in `cap`

@@ -34,8 +34,10 @@ fn main() -> ExitCode {
         report.height, report.acknowledged, report.signed_statements
     );
     println!("{report}");
-    let clean =
-        report.divergent_blocks == 0 && report.equivocations == 0 && report.lost_acknowledged == 0;
+    let clean = report.divergent_blocks == 0
+        && report.equivocations == 0
+        && report.proofs_kept == 0
+        && report.lost_acknowledged == 0;
     if clean {
         ExitCode::SUCCESS
     } else {

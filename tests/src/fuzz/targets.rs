@@ -20,7 +20,7 @@
 //! byte.
 
 use cassia_api::pb;
-use cassia_consensus::{Config, Input, Message, Replica, Request};
+use cassia_consensus::{Actions, Config, Input, Message, Replica, Request};
 use cassia_crypto::{Hash, PublicKey, Signature};
 use cassia_engine::block::{CheckContext, CheckMode, check_block};
 use cassia_engine::{Engine, MemoryStore, SignatureCheck, Store as _};
@@ -37,6 +37,7 @@ use super::mutate::{self, random_bytes};
 use super::world::{CHAIN_ID, ChainBlock, GENESIS_TIME_MS, SYNC_NOW_MS, World, chain};
 use crate::rng::Rng;
 
+use cassia_node::runtime::served_range;
 /// The node's own caps, so the targets judge by what the node applies.
 pub use cassia_node::runtime::{MAX_GOSSIP_BATCH, MAX_SYNC_RESPONSE_BLOCKS};
 
@@ -181,11 +182,11 @@ impl Target {
             },
             Target::TransactionBatch => transaction_batch(world, input, probe),
             Target::Block => match probe.decode(input, codec::decode::<Block>)? {
-                Ok(block) => Ok(check_proposal(world, &block)),
+                Ok(block) => check_proposal(world, &block),
                 Err(_) => Ok(Verdict::Rejected),
             },
             Target::SyncRequest => match probe.decode(input, codec::decode::<(Height, Height)>)? {
-                Ok(range) => Ok(serve(world, range)),
+                Ok(asked) => serve(world, input, asked),
                 Err(_) => Ok(Verdict::Rejected),
             },
             Target::SyncResponse => sync_response(world, input, probe),
@@ -337,14 +338,18 @@ fn consensus_message(world: &World, input: &[u8], probe: &mut Probe) -> Result<V
         let statement = message.payload.signing_bytes(&chain());
         genuine(world, &message.sender, &statement, &message.signature)?;
     }
-    step_replica(world, message, input);
+    step_replica(world, message, input)?;
     Ok(Verdict::accepted_if(signed))
 }
 
 /// A replica at height 1 hears `message` amid the fixture's real messages about block 1 (how
 /// many come first depends on the input, so the same input always meets the same state), and
 /// is told every block it asks about is valid, to get as far into the height as it can.
-fn step_replica(world: &World, message: Message, input: &[u8]) {
+///
+/// Whatever it does must hold up: a commit is of the chain's own block 1 with a certificate
+/// that verifies (one message, even signed with a fixture key, cannot make a quorum for another
+/// block), and every proof of equivocation it reports verifies.
+fn step_replica(world: &World, message: Message, input: &[u8]) -> Result<(), String> {
     let config = Config {
         genesis: chain(),
         key: world.validator_keys[1].clone(),
@@ -360,8 +365,32 @@ fn step_replica(world: &World, message: Message, input: &[u8]) {
         .cloned()
         .chain([message])
         .chain(rest.iter().cloned());
+    let real = world.chain[0].block.hash();
+    let judge = |actions: &Actions| -> Result<(), String> {
+        if let Some(commit) = &actions.commit {
+            let hash = commit.block.hash();
+            if hash != real {
+                return Err(format!(
+                    "the replica committed {hash}, not the chain's block 1"
+                ));
+            }
+            commit
+                .certificate
+                .verify_for(&chain(), &world.validators, &hash)
+                .map_err(|e| format!("the replica committed with a bad certificate: {e}"))?;
+        }
+        for evidence in &actions.evidence {
+            if let Some(proof) = evidence.equivocation() {
+                proof
+                    .verify(&chain())
+                    .map_err(|e| format!("the replica reported a false equivocation: {e}"))?;
+            }
+        }
+        Ok(())
+    };
     for message in sequence {
         let actions = replica.step(Input::Message(message));
+        judge(&actions)?;
         for request in actions.requests {
             if let Request::Validate {
                 height,
@@ -369,15 +398,16 @@ fn step_replica(world: &World, message: Message, input: &[u8]) {
                 block,
             } = request
             {
-                let _ = replica.step(Input::BlockValidated {
+                judge(&replica.step(Input::BlockValidated {
                     height,
                     view,
                     block_hash: block.hash(),
                     valid: true,
-                });
+                }))?;
             }
         }
     }
+    Ok(())
 }
 
 fn transaction_batch(world: &World, input: &[u8], probe: &mut Probe) -> Result<Verdict, String> {
@@ -420,15 +450,23 @@ fn parent_of(world: &World, height: Height) -> Option<&ChainBlock> {
 }
 
 /// What a replica does with a proposed block and a certified one.
-fn check_proposal(world: &World, block: &Block) -> Verdict {
+fn check_proposal(world: &World, block: &Block) -> Result<Verdict, String> {
     let parent = parent_of(world, block.height()).unwrap_or(&world.chain[0]);
     let proposal = CheckMode::Proposal {
         view: block.header.view.min(8),
         now_ms: GENESIS_TIME_MS + 60_000,
     };
     let valid = check_on(world, parent, block, proposal);
-    let _ = check_on(world, parent, block, CheckMode::Certified);
-    Verdict::accepted_if(valid)
+    let certifiable = check_on(world, parent, block, CheckMode::Certified);
+    // A block a replica would vote for must pass again once certified: otherwise a node
+    // syncing it later would refuse the chain's own block and halt for good.
+    if valid && !certifiable {
+        return Err(format!(
+            "block {} passes as a proposal but not as a certified block",
+            block.hash()
+        ));
+    }
+    Ok(Verdict::accepted_if(valid))
 }
 
 /// `check_block` on `parent`'s tip and state, with no signature verified in advance (a peer's
@@ -446,16 +484,34 @@ fn check_on(world: &World, parent: &ChainBlock, block: &Block, mode: CheckMode) 
     check_block(&context, block, mode).is_ok()
 }
 
-/// The sync server's clamp (`node/src/runtime/sync.rs`, `BlockSync::serve`), over the fixture
-/// chain.
-fn serve(world: &World, (from, to): (Height, Height)) -> Verdict {
-    if from < 1 || from > to {
-        return Verdict::Decoded;
+/// The sync server's own range rule ([`served_range`], what `BlockSync::serve` answers): a
+/// request it serves names heights from 1, at most [`MAX_SYNC_RESPONSE_BLOCKS`] of them, all
+/// within what was asked.
+fn serve(
+    world: &World,
+    input: &[u8],
+    (asked_from, asked_to): (Height, Height),
+) -> Result<Verdict, String> {
+    let Some((from, to)) = served_range(input) else {
+        if asked_from >= 1 && asked_from <= asked_to {
+            return Err(format!(
+                "a well-formed request {asked_from}..={asked_to} was refused"
+            ));
+        }
+        return Ok(Verdict::Decoded);
+    };
+    if from != asked_from || from < 1 || to < from || to > asked_to {
+        return Err(format!(
+            "asked {asked_from}..={asked_to}, served {from}..={to}"
+        ));
     }
-    let to = to.min(from.saturating_add(MAX_SYNC_RESPONSE_BLOCKS - 1));
+    if to - from >= MAX_SYNC_RESPONSE_BLOCKS {
+        return Err(format!(
+            "served {from}..={to}: more than {MAX_SYNC_RESPONSE_BLOCKS} blocks"
+        ));
+    }
     let served = (from..=to).filter_map(|h| parent_of(world, h)).count();
-    assert!(served <= world.chain.len());
-    Verdict::Accepted
+    Ok(Verdict::accepted_if(served > 0))
 }
 
 fn certified(chain: &[ChainBlock]) -> Vec<(Block, CommitCertificate)> {
