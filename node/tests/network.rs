@@ -10,7 +10,7 @@ use cassia_crypto::Keypair;
 use cassia_node::network::{
     GossipMessage, MAX_PENDING_INCOMING, Member, Multiaddr, Network, NetworkConfig, NetworkEvent,
     NetworkHandle, PeerId, PublishError, RequestError, RespondError, SYNC_REQUEST_MAX_BYTES,
-    SyncRequest, Validation,
+    SyncRequest, Validation, rate,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, timeout};
@@ -331,7 +331,15 @@ async fn gossip_at_the_cap_is_delivered_and_one_byte_more_is_refused_and_counted
     // Each round: while b's runtime is stalled, one payload at b's cap and small ones right
     // behind it queue up in the socket, so that b then reads the end of the large frame
     // together with the start of the next ones.
+    // The rounds stay within a's gossip budget at b ([`cassia_node::network::rate`]): before
+    // each, b's byte bucket for a is given the time to refill by what one round spends, so that
+    // every message here is judged by the size check alone.
+    let round_bytes = CAP + FOLLOWERS * FOLLOWER_BYTES;
+    let refill = Duration::from_secs_f64(
+        round_bytes as f64 / (CAP as f64 * f64::from(rate::LARGEST_MESSAGES_PER_SECOND)),
+    );
     for round in 0..ROUNDS {
+        sleep(refill).await;
         let mut sent = vec![vec![round; CAP]];
         sent.extend((0..FOLLOWERS).map(|i| {
             let mut follower = format!("r{round:03}f{i:03}").into_bytes();
@@ -361,6 +369,11 @@ async fn gossip_at_the_cap_is_delivered_and_one_byte_more_is_refused_and_counted
         }
     }
     assert_eq!(b.handle.counters().rejected_messages, 0);
+    assert_eq!(
+        b.handle.counters().rate_limited_messages,
+        0,
+        "the rounds stayed within a's budget"
+    );
 
     a.handle
         .publish_consensus(vec![0xa5; CAP + 1])
