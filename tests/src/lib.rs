@@ -48,6 +48,7 @@ pub mod chaos;
 pub mod checker;
 pub mod cluster;
 pub mod fuzz;
+pub mod governance;
 pub mod load;
 pub mod network;
 pub mod process;

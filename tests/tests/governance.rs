@@ -8,89 +8,14 @@
 use std::time::{Duration, Instant};
 
 use cassia_api::{ApiError, Client, pb};
-use cassia_crypto::{Hash, Keypair};
 use cassia_ledger::execution::keys;
 use cassia_ledger::records::{GovAction, NamespaceAcl};
-use cassia_ledger::{Operation, Parameters, SignedTransaction, Transaction, Validator, codec};
+use cassia_ledger::{Operation, Parameters, Validator, codec};
+use cassia_tests::governance::{Organizations, wait_for_validators};
 use cassia_tests::load::Load;
 use cassia_tests::process::ProcessCluster;
 
 const WAIT: Duration = Duration::from_secs(120);
-const CHAIN: &str = "cassia-devnet";
-
-/// `op` signed by `key` for the cluster's chain.
-fn signed(
-    cluster: &ProcessCluster,
-    key: &Keypair,
-    op: Operation,
-    (height, nonce): (u64, u64),
-) -> SignedTransaction {
-    Transaction {
-        chain_id: CHAIN.into(),
-        signer: key.public(),
-        nonce,
-        valid_until: height + 200,
-        op,
-    }
-    .sign(&cluster.genesis().genesis_hash(), key)
-}
-
-/// Proposes `action` as org0 and has org1 and org2 vote yes (3 of 4 organizations).
-async fn pass(
-    cluster: &ProcessCluster,
-    client: &mut Client,
-    action: GovAction,
-    nonce: u64,
-) -> Hash {
-    let height = client.status().await.expect("status").height;
-    let proposal = signed(
-        cluster,
-        &cluster.admin_key(0),
-        Operation::Propose {
-            action,
-            effective_height: height + 6,
-        },
-        (height, nonce),
-    );
-    let committed = client
-        .submit_and_wait(&proposal, Duration::from_secs(60))
-        .await
-        .expect("the proposal commits");
-    assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
-    for org in [1, 2] {
-        let vote = signed(
-            cluster,
-            &cluster.admin_key(org),
-            Operation::Vote {
-                proposal: proposal.id(),
-                approve: true,
-            },
-            (height, nonce + org as u64),
-        );
-        let committed = client
-            .submit_and_wait(&vote, Duration::from_secs(60))
-            .await
-            .expect("the vote commits");
-        assert!(committed.receipt.succeeded(), "{:?}", committed.receipt);
-    }
-    proposal.id()
-}
-
-async fn wait_for_validators(client: &mut Client, count: usize, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = client.status().await.expect("status");
-        if status.validators.len() == count {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: the set still has {} validators",
-            status.validators.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[test]
 fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() {
@@ -99,6 +24,7 @@ fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() 
     let endpoints = (0..4).map(|i| cluster.endpoint(i)).collect();
     let load = Load::start(endpoints, cluster.admin_key(3), 20, 500);
     let newcomer = cluster.start_outsider();
+    let orgs = Organizations::of(&cluster);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -116,14 +42,13 @@ fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() 
         let mut client = Client::connect(&cluster.endpoint(0))
             .await
             .expect("connect");
-        pass(
-            &cluster,
+        orgs.pass(
             &mut client,
             GovAction::AddValidator { validator: added },
             1_000,
         )
         .await;
-        wait_for_validators(&mut client, 5, "the newcomer never joined").await;
+        wait_for_validators(&mut client, 5, "the newcomer never joined", WAIT).await;
     });
     let joined = cluster.height(0);
     cluster.wait_for_height(&[0, 1, 2, 3, newcomer], joined + 2, WAIT);
@@ -141,17 +66,12 @@ fn a_validator_is_added_then_another_removed_while_the_chain_keeps_committing() 
         let mut client = Client::connect(&cluster.endpoint(0))
             .await
             .expect("connect");
-        pass(
-            &cluster,
-            &mut client,
-            GovAction::RemoveValidator {
-                node_key: removed,
-                proof: None,
-            },
-            2_000,
-        )
-        .await;
-        wait_for_validators(&mut client, 4, "node1 was never removed").await;
+        let action = GovAction::RemoveValidator {
+            node_key: removed,
+            proof: None,
+        };
+        orgs.pass(&mut client, action, 2_000).await;
+        wait_for_validators(&mut client, 4, "node1 was never removed", WAIT).await;
     });
     let after_removal = cluster.height(0);
     cluster.wait_for_height(&[0, 2, 3, newcomer], after_removal + 5, WAIT);
@@ -185,7 +105,7 @@ async fn parameters_in_force(client: &mut Client) -> Parameters {
 
 /// Passes `parameters` and waits until the chain has them in force.
 async fn set_parameters(
-    cluster: &ProcessCluster,
+    orgs: &Organizations,
     client: &mut Client,
     parameters: Parameters,
     nonce: u64,
@@ -193,7 +113,7 @@ async fn set_parameters(
     let action = GovAction::SetParameters {
         parameters: parameters.clone(),
     };
-    pass(cluster, client, action, nonce).await;
+    orgs.pass(client, action, nonce).await;
     let deadline = Instant::now() + WAIT;
     while parameters_in_force(client).await != parameters {
         assert!(
@@ -221,14 +141,14 @@ fn size_limits_changed_by_governance_take_effect_on_the_running_nodes() {
             .await
             .expect("connect");
         let genesis = parameters_in_force(&mut client).await;
-        let admin = cluster.admin_key(0);
+        let orgs = Organizations::of(&cluster);
         let height = client.status().await.expect("status").height;
         let namespace = Operation::CreateNamespace {
             namespace: "sizes".into(),
             acl: NamespaceAcl::default(),
         };
         let created = client
-            .submit_and_wait(&signed(&cluster, &admin, namespace, (height, 1)), WAIT)
+            .submit_and_wait(&orgs.signed(0, namespace, height, 1), WAIT)
             .await
             .expect("the namespace is created");
         assert!(created.receipt.succeeded(), "{:?}", created.receipt);
@@ -238,14 +158,14 @@ fn size_limits_changed_by_governance_take_effect_on_the_running_nodes() {
                 key: b"scan".to_vec(),
                 value: vec![7; 32 * 1024],
             };
-            signed(&cluster, &admin, op, (height, nonce))
+            orgs.signed(0, op, height, nonce)
         };
         let lowered = Parameters {
             max_tx_bytes: 8 * 1024,
             max_block_bytes: 16 * 1024,
             ..genesis.clone()
         };
-        set_parameters(&cluster, &mut client, lowered, 10).await;
+        set_parameters(&orgs, &mut client, lowered, 10).await;
         let height = client.status().await.expect("status").height;
         for node in 0..4 {
             let mut client = Client::connect(&cluster.endpoint(node))
@@ -267,7 +187,7 @@ fn size_limits_changed_by_governance_take_effect_on_the_running_nodes() {
             max_block_bytes: genesis.max_block_bytes * 2,
             ..genesis
         };
-        set_parameters(&cluster, &mut client, raised, 20).await;
+        set_parameters(&orgs, &mut client, raised, 20).await;
         let height = client.status().await.expect("status").height;
         let committed = client
             .submit_and_wait(&write(200, height), WAIT)
