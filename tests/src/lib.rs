@@ -16,6 +16,7 @@
 //! `test-node` binary: the [`signed_log`] of every statement a node signs, and the Byzantine
 //! [`byzantine::attacker`], which reuses the simulator's actors. [`byzantine_cluster`] runs one
 //! validator of four as that attacker, in real processes, and checks the honest three.
+//! [`disorder`] duplicates and reorders an honest node's messages, which the TCP proxy cannot.
 //! Real-process scenarios end with the checks of [`agreement`]: the same blocks on every node,
 //! and no statement signed twice.
 //!
@@ -47,6 +48,7 @@ pub mod byzantine_cluster;
 pub mod chaos;
 pub mod checker;
 pub mod cluster;
+pub mod disorder;
 pub mod fuzz;
 pub mod governance;
 pub mod load;

@@ -104,6 +104,23 @@ pub struct NodeProcess {
     byzantine: Option<String>,
     /// Milliseconds its clock is ahead (negative: behind) of the machine's.
     clock_offset_ms: i64,
+    /// The disk fault it runs with, if any.
+    disk_fault: Option<DiskFault>,
+    /// The chance in a hundred of each disorder (`test-node --disorder`), if any.
+    disorder: Option<u8>,
+}
+
+/// A disk fault a node runs with (`test-node`), from its next (re)start on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiskFault {
+    /// No file it writes may grow past this many bytes (`--max-file-bytes`): a write past it
+    /// fails as on a full disk.
+    Full {
+        /// The largest file, in bytes.
+        max_file_bytes: u64,
+    },
+    /// Every fsync and fdatasync fails with EIO once this file exists (`--fail-fsync-when`).
+    FsyncFailsWhen(PathBuf),
 }
 
 /// A running local consortium.
@@ -249,6 +266,8 @@ impl ProcessCluster {
                     env: Vec::new(),
                     byzantine: None,
                     clock_offset_ms: 0,
+                    disk_fault: None,
+                    disorder: None,
                 }
             })
             .collect();
@@ -319,6 +338,8 @@ impl ProcessCluster {
             env: Vec::new(),
             byzantine: None,
             clock_offset_ms: 0,
+            disk_fault: None,
+            disorder: None,
         });
         let index = self.nodes.len() - 1;
         self.restart(index);
@@ -376,7 +397,12 @@ impl ProcessCluster {
             .append(true)
             .open(node.home.join("node.log"))
             .expect("log file");
-        let mut command = if log_signed || node.byzantine.is_some() || node.clock_offset_ms != 0 {
+        let test_node = log_signed
+            || node.byzantine.is_some()
+            || node.clock_offset_ms != 0
+            || node.disk_fault.is_some()
+            || node.disorder.is_some();
+        let mut command = if test_node {
             let mut command = Command::new(test_node_binary());
             command.arg("--home").arg(&node.home);
             if log_signed {
@@ -389,6 +415,18 @@ impl ProcessCluster {
             }
             if node.clock_offset_ms != 0 {
                 command.args(["--clock-offset-ms", &node.clock_offset_ms.to_string()]);
+            }
+            match &node.disk_fault {
+                Some(DiskFault::Full { max_file_bytes }) => {
+                    command.args(["--max-file-bytes", &max_file_bytes.to_string()]);
+                }
+                Some(DiskFault::FsyncFailsWhen(trigger)) => {
+                    command.arg("--fail-fsync-when").arg(trigger);
+                }
+                None => {}
+            }
+            if let Some(percent) = node.disorder {
+                command.args(["--disorder", &percent.to_string()]);
             }
             command
         } else {
@@ -447,6 +485,18 @@ impl ProcessCluster {
     /// next (re)start on (`test-node --clock-offset-ms`).
     pub fn set_clock_offset(&mut self, i: usize, offset_ms: i64) {
         self.nodes[i].clock_offset_ms = offset_ms;
+    }
+
+    /// Runs node `i` with `fault` (`None`: a sound disk) from its next (re)start on.
+    pub fn set_disk_fault(&mut self, i: usize, fault: Option<DiskFault>) {
+        self.nodes[i].disk_fault = fault;
+    }
+
+    /// Has node `i`'s consensus messages held back, duplicated and replayed late, each with a
+    /// chance of `percent` in a hundred (`None`: delivered as signed), from its next (re)start
+    /// on (`test-node --disorder`, [`crate::disorder`]).
+    pub fn set_disorder(&mut self, i: usize, percent: Option<u8>) {
+        self.nodes[i].disorder = percent;
     }
 
     /// Sets the environment variable `name=value` for node `i` from its next (re)start on.

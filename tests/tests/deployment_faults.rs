@@ -6,17 +6,31 @@
 //!   keeps proposing, and one ahead by more is outvoted: its heights are decided in a later
 //!   view, by another leader, and nothing forks;
 //! - **more than f validators killed at once under load**: the chain halts (no quorum), then
-//!   resumes when they return, with every acknowledged transaction committed everywhere.
+//!   resumes when they return, with every acknowledged transaction committed everywhere;
+//! - **slow, one-way and flapping links** (the TCP proxy): the chain keeps committing;
+//! - **a full disk, and fsync failing**, under a running validator: its store refuses every
+//!   write after the first that failed, so it stops without voting on anything it could not make
+//!   durable, and rejoins once restarted on a sound disk;
+//! - **duplicated, reordered and late messages** (an interceptor on what each node publishes,
+//!   since bytes under Noise cannot be duplicated or reordered): replicas count each statement
+//!   once;
+//! - **a validator added and another removed while nodes are being killed**.
 //!
 //! Needs the `cassia` binary (`cargo build -p cassia-cli`) for the devnet; the nodes run as
-//! `test-node` (`--signed-log`, `--clock-offset-ms`), built by `cargo test -p cassia-tests`.
+//! `test-node` (`--signed-log`, `--clock-offset-ms`, `--max-file-bytes`, `--fail-fsync-when`,
+//! `--disorder`), built by `cargo test -p cassia-tests`.
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use cassia_api::{BlockId, Client};
+use cassia_ledger::Validator;
+use cassia_ledger::records::GovAction;
 use cassia_tests::agreement;
-use cassia_tests::load::Load;
-use cassia_tests::process::ProcessCluster;
+use cassia_tests::governance::{Organizations, wait_for_validators};
+use cassia_tests::load::{Load, LoadReport};
+use cassia_tests::process::{DiskFault, ProcessCluster};
 
 const WAIT: Duration = Duration::from_secs(120);
 /// Its clock is ahead by half the allowed drift.
@@ -243,4 +257,302 @@ fn slow_one_way_and_flapping_links_under_load_lose_nothing() {
         "acknowledged but not committed: {missing:?}"
     );
     assert!(divergent.is_empty(), "forked at heights {divergent:?}");
+}
+
+/// The validator the disk faults hit.
+const FAULTY: usize = 3;
+
+/// How much its files may grow past their size at the restart that caps them: its store's log
+/// (every block, and every consensus-WAL save before a vote) reaches it within seconds under
+/// load, long before the signed-statement log grows that much.
+const HEADROOM_BYTES: u64 = 256 << 10;
+
+/// The disk fills up under a running validator: node 3 is restarted with every file it writes
+/// capped a little above the largest it has (`test-node --max-file-bytes`), so once its store's
+/// log reaches that size a write fails as on a full disk.
+#[test]
+fn a_full_disk_stops_the_node_and_it_rejoins_once_there_is_room() {
+    a_disk_fault_stops_the_node_and_it_rejoins(
+        |cluster| {
+            let home = cluster.root().join(format!("devnet/node{FAULTY}"));
+            let max_file_bytes = largest_file_bytes(&home) + HEADROOM_BYTES;
+            cluster.set_disk_fault(FAULTY, Some(DiskFault::Full { max_file_bytes }));
+            cluster.restart(FAULTY);
+        },
+        "File too large",
+    );
+}
+
+/// fsync starts failing under a running validator (`test-node --fail-fsync-when`: from the
+/// moment a trigger file appears, every fsync and fdatasync returns EIO, as on a disk whose
+/// writeback failed).
+#[test]
+fn a_failing_fsync_stops_the_node_and_it_rejoins_once_the_disk_is_sound() {
+    a_disk_fault_stops_the_node_and_it_rejoins(
+        |cluster| {
+            let trigger = cluster.root().join("fsync-fails");
+            cluster.set_disk_fault(FAULTY, Some(DiskFault::FsyncFailsWhen(trigger.clone())));
+            cluster.restart(FAULTY);
+            cluster.wait_for_height(&[FAULTY], cluster.height(0) + 3, WAIT);
+            std::fs::write(&trigger, b"").expect("create the trigger file");
+        },
+        "Input/output error",
+    );
+}
+
+/// One disk fault under a running validator and load. `fault` (given the cluster with node 3
+/// stopped) restarts node 3 with it; its store's first failed write poisons the store, which
+/// refuses every later write, including the consensus-WAL save that must precede any vote, so
+/// the node stops, its log naming the failure (`failure`); the other three keep committing.
+/// Restarted on a sound disk, it recovers its store and rejoins: every node holds the same chain
+/// and every acknowledged transaction, and its signed-statement log, from before the fault and
+/// after, holds no two conflicting statements.
+fn a_disk_fault_stops_the_node_and_it_rejoins(
+    fault: impl FnOnce(&mut ProcessCluster),
+    failure: &str,
+) {
+    let mut cluster = ProcessCluster::start_logging_signed(4);
+    cluster.wait_for_height(&ALL, 2, WAIT);
+    let endpoints = ALL.iter().map(|&i| cluster.endpoint(i)).collect();
+    let load = Load::start(endpoints, cluster.admin_key(1), 40, 1_000);
+    cluster.wait_for_height(&ALL, cluster.height(0) + 3, WAIT);
+    cluster.kill(FAULTY);
+    fault(&mut cluster);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !cluster.exited(FAULTY) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {FAULTY} still runs {WAIT:?} after its disk fault, at height {}",
+            cluster.height(FAULTY)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = cluster.log(FAULTY);
+    assert!(
+        log.contains(failure),
+        "node {FAULTY} stopped, but its log does not name the failure {failure:?}: {log}"
+    );
+    let signed_before = agreement::equivocations(&cluster, &[FAULTY]).1;
+    let stopped_at = cluster.height(0);
+    cluster.wait_for_height(&[0, 1, 2], stopped_at + 5, WAIT);
+
+    cluster.kill(FAULTY); // reaps the exited process
+    cluster.set_disk_fault(FAULTY, None);
+    cluster.restart(FAULTY);
+    let target = cluster.height(0) + 5;
+    cluster.wait_for_height(&ALL, target, WAIT);
+    let report = load.stop();
+    let ended = end_checks(&cluster, &ALL, &report);
+    let (equivocations, signed) = agreement::equivocations(&cluster, &ALL);
+    eprintln!(
+        "node {FAULTY} stopped on {failure:?} while the others were at {stopped_at}, having \
+         signed {signed_before} statements; rejoined; {ended}; {signed} statements signed in all"
+    );
+    assert_eq!(
+        equivocations, 0,
+        "a node equivocated (one that signed past its failed write and then again would show here)"
+    );
+}
+
+/// The size of the largest file under `dir`.
+fn largest_file_bytes(dir: &std::path::Path) -> u64 {
+    let mut largest = 0;
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        largest = largest.max(if meta.is_dir() {
+            largest_file_bytes(&entry.path())
+        } else {
+            meta.len()
+        });
+    }
+    largest
+}
+
+/// Every node's consensus messages held back, published twice and published again seconds late
+/// (`test-node --disorder`, [`cassia_tests::disorder`]: what the TCP proxy cannot do under
+/// Noise), under load: replicas count each statement once, so the chain keeps committing, every
+/// node holds the same chain and every acknowledged transaction, and no statement conflicts.
+#[test]
+fn duplicated_reordered_and_late_messages_under_load_lose_nothing() {
+    /// Each of the three disorders hits this many messages in a hundred.
+    const PERCENT: u8 = 30;
+    const HEIGHTS: u64 = 30;
+    let mut cluster = ProcessCluster::start_logging_signed(4);
+    for node in ALL {
+        cluster.kill(node);
+        cluster.set_disorder(node, Some(PERCENT));
+        cluster.restart(node);
+    }
+    cluster.wait_for_height(&ALL, 2, WAIT);
+    let endpoints = ALL.iter().map(|&i| cluster.endpoint(i)).collect();
+    let load = Load::start(endpoints, cluster.admin_key(1), 20, 1_000);
+    let start = cluster.height(0);
+    cluster.wait_for_height(&ALL, start + HEIGHTS, WAIT);
+    // The last report of every node, after the run: the disorder did happen, on every node.
+    std::thread::sleep(cassia_tests::disorder::REPORT_EVERY * 2);
+    let report = load.stop();
+    let ended = end_checks(&cluster, &ALL, &report);
+    let mut done = Vec::new();
+    for node in ALL {
+        let log = cluster.log(node);
+        let line = log
+            .lines()
+            .rfind(|line| line.contains("disorder: messages held back"))
+            .unwrap_or_else(|| panic!("node {node} never reported its disorder: {log}"));
+        let counts = ["held", "duplicated", "late"].map(|field| field_value(line, field));
+        assert!(
+            counts.iter().all(|&count| count > 0),
+            "node {node} did not disorder all three ways: {line}"
+        );
+        done.push(counts);
+    }
+    let views = ALL.map(|i| cluster.metric(i, "cassia_view_changes_total"));
+    eprintln!(
+        "{HEIGHTS} heights from {start} at {PERCENT}%; (held, duplicated, late) per node {done:?}; \
+         view changes {views:?}; {ended}"
+    );
+    assert_eq!(
+        agreement::equivocations(&cluster, &ALL).0,
+        0,
+        "a node equivocated"
+    );
+}
+
+/// The number after `field=` in a log line (0 if absent).
+fn field_value(line: &str, field: &str) -> u64 {
+    let key = format!("{field}=");
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&key))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A 5th validator added and an original one removed by governance while validators are killed
+/// (SIGKILL) and restarted one at a time, the newcomer among them from its start, under load.
+/// Each change must pass, the newcomer catch up and join, and the chain go on; at the end the
+/// remaining four hold the same chain and every acknowledged transaction, the removed node's
+/// chain is a prefix of theirs, and no node (the newcomer included) signed conflicting statements.
+#[test]
+fn a_validator_is_added_and_another_removed_while_nodes_are_killed() {
+    /// Killed in turn; node 0 takes the governance transactions and is spared.
+    const DOWN: Duration = Duration::from_millis(1_500);
+    const UP: Duration = Duration::from_millis(1_500);
+    const REMOVED: usize = 1;
+    let mut cluster = ProcessCluster::start_logging_signed(4);
+    cluster.wait_for_height(&ALL, 2, WAIT);
+    // Not to the node being removed: once out, no member takes what it holds.
+    let endpoints = [0, 2, 3].iter().map(|&i| cluster.endpoint(i)).collect();
+    let load = Load::start(endpoints, cluster.admin_key(3), 20, 1_000);
+    let newcomer = cluster.start_outsider();
+    let orgs = Organizations::of(&cluster);
+    let added = Validator {
+        name: "node4".into(),
+        organization: "org0".into(),
+        node_key: cluster.node_key(newcomer),
+        p2p_address: cluster.p2p_address(newcomer),
+    };
+    let removed = cluster.node_key(REMOVED);
+    let gateway = cluster.endpoint(0);
+    let governed = AtomicBool::new(false);
+    // Each change is proposed while a node is down: the governance thread waits for a kill.
+    let (went_down, a_node_is_down) = std::sync::mpsc::channel::<usize>();
+    let mut killed = Vec::new();
+    std::thread::scope(|scope| {
+        let governed = &governed;
+        let governance = scope.spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let next_kill = || {
+                while a_node_is_down.try_recv().is_ok() {}
+                a_node_is_down
+                    .recv_timeout(WAIT)
+                    .unwrap_or_else(|e| panic!("no node was killed within {WAIT:?}: {e}"))
+            };
+            runtime.block_on(async {
+                let mut client = Client::connect(&gateway).await.expect("node 0 answers");
+                next_kill();
+                let add = GovAction::AddValidator { validator: added };
+                orgs.pass(&mut client, add, 1_000).await;
+                wait_for_validators(&mut client, 5, "the newcomer never joined", WAIT).await;
+                next_kill();
+                let remove = GovAction::RemoveValidator {
+                    node_key: removed,
+                    proof: None,
+                };
+                orgs.pass(&mut client, remove, 2_000).await;
+                wait_for_validators(&mut client, 4, "node 1 was never removed", WAIT).await;
+            });
+            governed.store(true, Ordering::Release);
+        });
+        // The newcomer first: it is killed while it syncs, before it has joined.
+        let victims = [newcomer, 2, 3, REMOVED];
+        let deadline = std::time::Instant::now() + WAIT * 3;
+        while !governed.load(Ordering::Acquire) && !governance.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the two changes did not pass within {:?} (killed so far: {killed:?})",
+                WAIT * 3
+            );
+            let victim = victims[killed.len() % victims.len()];
+            cluster.kill(victim);
+            killed.push(victim);
+            let _ = went_down.send(victim);
+            std::thread::sleep(DOWN);
+            cluster.restart(victim);
+            std::thread::sleep(UP);
+        }
+        if let Err(panic) = governance.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+    let remaining = [0, 2, 3, newcomer];
+    let target = cluster.height(0) + 5;
+    cluster.wait_for_height(&remaining, target, WAIT);
+    let report = load.stop();
+    let ended = end_checks(&cluster, &remaining, &report);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let removed_at = cluster.height(REMOVED);
+    let divergent = agreement::divergent_heights(&cluster, &runtime, &[0, REMOVED], removed_at);
+    assert!(
+        divergent.is_empty(),
+        "the removed node forked at heights {divergent:?}"
+    );
+    let everyone = [0, 1, 2, 3, newcomer];
+    let (equivocations, signed) = agreement::equivocations(&cluster, &everyone);
+    eprintln!(
+        "added node {newcomer}, removed node {REMOVED} while killing {killed:?}; {ended}; the \
+         removed node stopped at {removed_at}; {signed} statements signed"
+    );
+    assert_eq!(equivocations, 0, "a node equivocated");
+}
+
+/// The checks every run here ends with, on `nodes`: every transaction the load had acknowledged
+/// is committed on each, and they hold the same blocks up to the lowest of their heights. Returns
+/// a summary for the run's figures.
+fn end_checks(cluster: &ProcessCluster, nodes: &[usize], report: &LoadReport) -> String {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let missing = agreement::missing_receipts(cluster, &runtime, nodes, &report.acknowledged, WAIT);
+    let end = nodes.iter().map(|&i| cluster.height(i)).min().unwrap_or(0);
+    let divergent = agreement::divergent_heights(cluster, &runtime, nodes, end);
+    assert!(report.acknowledged.len() >= 50, "the load ran: {report:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not committed: {missing:?}"
+    );
+    assert!(divergent.is_empty(), "forked at heights {divergent:?}");
+    format!(
+        "all at {end} or above; {} acknowledged, none missing; refused {:?}",
+        report.acknowledged.len(),
+        report.refused
+    )
 }
