@@ -85,6 +85,7 @@ impl ChainStore {
 fn store_error(error: StorageError) -> StoreError {
     match error {
         StorageError::Database(e) => StoreError::Io(e.to_string()),
+        io @ StorageError::Io { .. } => StoreError::Io(io.to_string()),
         StorageError::Poisoned(_) => StoreError::Poisoned,
         other @ (StorageError::Corrupt(_)
         | StorageError::WrongGenesis { .. }

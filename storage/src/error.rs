@@ -34,6 +34,14 @@ pub enum StorageError {
         /// The one recorded in the database.
         found: Hash,
     },
+    /// A file-system step of creating or opening the data directory failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        what: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
     /// A commit that would break the chain (wrong height, parent or certificate).
     #[error("refused commit: {0}")]
     InvalidCommit(String),

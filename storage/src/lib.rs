@@ -47,4 +47,5 @@ mod wal;
 
 pub use database::Database;
 pub use error::StorageError;
+pub use open::CREATION_MARKER;
 pub use state::StateVersion;

@@ -7,6 +7,15 @@
 //! with [`StorageError::Corrupt`] naming the directory. The one exception is the damage a crash
 //! can cause, a torn last record of RocksDB's log, which is tolerated (every write is synced
 //! before anyone acts on it, so that record was never acknowledged).
+//!
+//! **A database being created is marked as such.** A file named [`CREATION_MARKER`] is written and
+//! synced in the directory before RocksDB creates anything there, and removed once the genesis
+//! hash is written and synced. So a database without the marker always holds its genesis hash,
+//! and one without it has lost records; a crash during creation (a node killed in its first
+//! milliseconds) leaves the marker, and the next open empties the directory and creates the
+//! database afresh: it held nothing but, at most, the genesis hash. (The genesis hash goes into
+//! the same RocksDB log as the first blocks, so a truncated MANIFEST or a deleted log still
+//! loses it with them and is caught.)
 
 use std::path::Path;
 
@@ -82,23 +91,40 @@ impl Database {
     /// Refuses a directory that belongs to another genesis, and checks the recorded tip is
     /// present (a truncated or damaged database is reported, not used).
     pub fn open(path: &Path, genesis_hash: &Hash) -> Result<Database, StorageError> {
+        let marker = path.join(CREATION_MARKER);
+        if marker.exists() {
+            discard_cut_short_creation(path)?;
+        }
+        let fresh = !path.join("CURRENT").exists();
+        if fresh {
+            mark_creation(path)?;
+        }
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let families = tables::ALL
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, column_family_options(name, &cache)));
-        let existed = path.join("CURRENT").exists();
         let db = DB::open_cf_descriptors(&database_options(), path, families)
             .map_err(|e| open_error(path, e))?;
         let database = Database::new(db, *genesis_hash);
-        database.bind_genesis(existed, path)?;
+        if fresh {
+            let mut batch = WriteBatch::default();
+            batch.put_cf(
+                database.cf(Metadata::NAME),
+                GENESIS_KEY,
+                genesis_hash.as_bytes(),
+            );
+            database.write(batch)?;
+            remove_synced(&marker, path)?;
+        }
+        database.bind_genesis(path)?;
         database.check_tip()?;
         Ok(database)
     }
 
-    /// Checks the recorded genesis, or records it in a new database. A database that existed
-    /// before this open always has it: without it, RocksDB came back empty from lost or truncated
-    /// files (a truncated MANIFEST, a deleted log), which must not pass for a fresh node.
-    fn bind_genesis(&self, existed: bool, path: &Path) -> Result<(), StorageError> {
+    /// Checks the recorded genesis. Every database without the [`CREATION_MARKER`] marker has one:
+    /// without it, RocksDB came back empty from lost or truncated files (a truncated MANIFEST, a
+    /// deleted log), which must not pass for a fresh node.
+    fn bind_genesis(&self, path: &Path) -> Result<(), StorageError> {
         let metadata = self.cf(Metadata::NAME);
         match self.db().get_cf(metadata, GENESIS_KEY)? {
             Some(bytes) => {
@@ -113,15 +139,10 @@ impl Database {
                 }
                 Ok(())
             }
-            None if existed => Err(StorageError::Corrupt(format!(
+            None => Err(StorageError::Corrupt(format!(
                 "the database in {} has lost its records (it holds no genesis hash)",
                 path.display()
             ))),
-            None => {
-                let mut batch = WriteBatch::default();
-                batch.put_cf(metadata, GENESIS_KEY, self.genesis_hash().as_bytes());
-                self.write(batch)
-            }
         }
     }
 
@@ -141,6 +162,74 @@ impl Database {
         }
         Ok(())
     }
+}
+
+/// The file that marks a database being created (see the module's invariants).
+pub const CREATION_MARKER: &str = "CASSIA-CREATION_MARKER";
+
+/// `Io` error naming what was being done.
+fn io(what: String) -> impl FnOnce(std::io::Error) -> StorageError {
+    move |source| StorageError::Io { what, source }
+}
+
+/// Marks `path` (absent, or an empty directory) as holding a database being created: the
+/// marker is written and synced, and the directory synced, before RocksDB creates anything.
+///
+/// A `path` that holds files but no database (no `CURRENT`) is refused: it is not ours to
+/// discard, and RocksDB would otherwise start an empty database among them.
+fn mark_creation(path: &Path) -> Result<(), StorageError> {
+    if let Ok(mut entries) = std::fs::read_dir(path)
+        && entries.next().is_some()
+    {
+        return Err(StorageError::Corrupt(format!(
+            "{} holds files but no database (its CURRENT file is missing)",
+            path.display()
+        )));
+    }
+    std::fs::create_dir_all(path).map_err(io(format!("cannot create {}", path.display())))?;
+    let marker = path.join(CREATION_MARKER);
+    std::fs::File::create(&marker)
+        .and_then(|file| file.sync_all())
+        .map_err(io(format!("cannot write {}", marker.display())))?;
+    sync_directory(path)
+}
+
+/// Empties `path`, a database whose creation a crash cut short (its [`CREATION_MARKER`] marker is
+/// still there): it holds nothing but, at most, the genesis hash. The marker goes last, so a
+/// crash in the middle leaves it for the next open to finish.
+fn discard_cut_short_creation(path: &Path) -> Result<(), StorageError> {
+    tracing::warn!(
+        path = %path.display(),
+        "the database's creation was cut short (a crash in the node's first start): creating it again"
+    );
+    let entries = std::fs::read_dir(path).map_err(io(format!("cannot list {}", path.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(io(format!("cannot list {}", path.display())))?;
+        if entry.file_name() == CREATION_MARKER {
+            continue;
+        }
+        let entry = entry.path();
+        let removed = if entry.is_dir() {
+            std::fs::remove_dir_all(&entry)
+        } else {
+            std::fs::remove_file(&entry)
+        };
+        removed.map_err(io(format!("cannot remove {}", entry.display())))?;
+    }
+    remove_synced(&path.join(CREATION_MARKER), path)
+}
+
+/// Removes `file` from the directory `dir` and syncs the directory.
+fn remove_synced(file: &Path, dir: &Path) -> Result<(), StorageError> {
+    std::fs::remove_file(file).map_err(io(format!("cannot remove {}", file.display())))?;
+    sync_directory(dir)
+}
+
+/// Syncs `dir`, so that the files created or removed in it are durable.
+fn sync_directory(dir: &Path) -> Result<(), StorageError> {
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io(format!("cannot sync {}", dir.display())))
 }
 
 /// Whether RocksDB reports damage: a checksum mismatch or other corruption, or a file the

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use cassia_crypto::Keypair;
 use cassia_ledger::execution::StateReader;
-use cassia_storage::{Database, StorageError};
+use cassia_storage::{CREATION_MARKER, Database, StorageError};
 
 /// Blocks in every test chain.
 const BLOCKS: u64 = 5;
@@ -307,4 +307,47 @@ fn damaged_table_data_is_an_error_on_read_never_other_data() {
         .save_consensus_state(b"a vote")
         .expect_err("no write after a failed read");
     assert!(matches!(refused, StorageError::Poisoned(_)), "{refused}");
+}
+
+/// A node killed while it creates its database (its first milliseconds) leaves the creation
+/// marker: the next open empties the directory and creates the database afresh, instead of
+/// refusing a database with no genesis hash as one that lost its records.
+#[test]
+fn a_creation_cut_short_is_discarded_and_the_next_open_creates_the_database() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let data = home.path().join("data");
+    // What a kill between RocksDB creating its files and the genesis hash being written leaves.
+    std::fs::create_dir(&data).expect("data directory");
+    std::fs::write(data.join(CREATION_MARKER), b"").expect("marker");
+    drop(rocksdb::DB::open_default(&data).expect("a bare RocksDB database"));
+    assert!(data.join("CURRENT").exists());
+
+    let store = Database::open(&data, &common::genesis_hash()).expect("created afresh");
+    assert_eq!(store.tip().expect("tip"), None);
+    drop(store);
+    assert!(!data.join(CREATION_MARKER).exists(), "the marker is gone");
+    Database::open(&data, &common::genesis_hash()).expect("and it opens again");
+
+    // Without the marker, the same bare database has lost its records.
+    let bare = home.path().join("bare");
+    drop(rocksdb::DB::open_default(&bare).expect("a bare RocksDB database"));
+    let error = Database::open(&bare, &common::genesis_hash()).expect_err("refused");
+    assert!(error.to_string().contains("lost its records"), "{error}");
+}
+
+/// A data directory that holds files but no database (no `CURRENT`: deleted, or never one of
+/// ours) is refused, not filled with a fresh database among them.
+#[test]
+fn files_without_a_database_are_refused_not_overwritten() {
+    let copy = Fixture::new(true).copy();
+    std::fs::remove_file(copy.path().join("CURRENT")).expect("remove CURRENT");
+    let error = Database::open(copy.path(), &common::genesis_hash()).expect_err("refused");
+    let message = error.to_string();
+    assert!(matches!(error, StorageError::Corrupt(_)), "{message}");
+    assert!(message.contains("CURRENT file is missing"), "{message}");
+    assert!(message.contains(ADVICE), "{message}");
+    assert!(
+        message.contains(&copy.path().display().to_string()),
+        "{message}"
+    );
 }
