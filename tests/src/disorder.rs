@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use cassia_consensus::Message;
 use cassia_node::interceptor::{Interceptor, RunningNode};
-use cassia_node::network::{GossipTopic, NetworkHandle};
+use cassia_node::network::{GossipTopic, NetworkHandle, PublishError};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -168,11 +168,14 @@ async fn publish_when_due(
                         break;
                     }
                     let Some(Reverse((_, _, bytes, late))) = due.pop() else { break };
-                    if network.publish(GossipTopic::Consensus, bytes).await.is_err() {
-                        return;
-                    }
-                    if late {
-                        counts.late.fetch_add(1, Ordering::Relaxed);
+                    // Only a stopped network ends the task; a copy refused (no peer connected
+                    // in a partition, say) is lost, as on a real network.
+                    match network.publish(GossipTopic::Consensus, bytes).await {
+                        Err(PublishError::Stopped) => return,
+                        Ok(_) if late => {
+                            counts.late.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(_) | Err(_) => {}
                     }
                 }
             }

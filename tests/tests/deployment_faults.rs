@@ -533,8 +533,8 @@ fn a_validator_is_added_and_another_removed_while_nodes_are_killed() {
 }
 
 /// The checks every run here ends with, on `nodes`: every transaction the load had acknowledged
-/// is committed on each, and they hold the same blocks up to the lowest of their heights. Returns
-/// a summary for the run's figures.
+/// is committed on each, they hold the same blocks up to the lowest of their heights, and none
+/// kept a proof that another equivocated. Returns a summary for the run's figures.
 fn end_checks(cluster: &ProcessCluster, nodes: &[usize], report: &LoadReport) -> String {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -550,8 +550,12 @@ fn end_checks(cluster: &ProcessCluster, nodes: &[usize], report: &LoadReport) ->
         "acknowledged but not committed: {missing:?}"
     );
     assert!(divergent.is_empty(), "forked at heights {divergent:?}");
+    // What the others received, apart from each signer's own log.
+    let proofs = agreement::proofs_kept(cluster, &runtime, nodes);
+    assert_eq!(proofs, 0, "the nodes kept {proofs} proofs of equivocation");
     format!(
-        "all at {end} or above; {} acknowledged, none missing; refused {:?}",
+        "all at {end} or above; {} acknowledged, none missing; refused {:?}; no proof of \
+         equivocation kept",
         report.acknowledged.len(),
         report.refused
     )

@@ -60,19 +60,20 @@ fn fsync_fails() -> bool {
     true
 }
 
-/// What an fsync that must fail returns: -1 with `errno` set to `EIO`.
-fn failed_sync() -> c_int {
-    // SAFETY: `__errno_location` returns this thread's errno, valid for the thread's life.
-    #[allow(unsafe_code)]
-    unsafe {
-        *libc::__errno_location() = libc::EIO;
+/// The sync system call `number` on `fd` as the C function returns it: -1 with errno `EIO` if
+/// the fault is on, else the kernel's answer (the raw `syscall` wrapper sets errno itself).
+fn sync(number: libc::c_long, fd: c_int) -> c_int {
+    if fsync_fails() {
+        // SAFETY: `__errno_location` returns this thread's errno, valid for the thread's life.
+        #[allow(unsafe_code)]
+        unsafe {
+            *libc::__errno_location() = libc::EIO;
+        }
+        return -1;
     }
-    -1
-}
-
-/// A sync system call's result as the C function returns it (-1 with errno set on failure; the
-/// raw `syscall` wrapper sets errno already).
-fn sync_result(raw: libc::c_long) -> c_int {
+    // SAFETY: both sync calls take a file descriptor and touch no memory of ours.
+    #[allow(unsafe_code)]
+    let raw = unsafe { libc::syscall(number, fd) };
     c_int::try_from(raw).unwrap_or(-1)
 }
 
@@ -81,11 +82,7 @@ fn sync_result(raw: libc::c_long) -> c_int {
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 pub extern "C" fn fsync(fd: c_int) -> c_int {
-    if fsync_fails() {
-        return failed_sync();
-    }
-    // SAFETY: the system call takes a file descriptor and touches no memory of ours.
-    sync_result(unsafe { libc::syscall(libc::SYS_fsync, fd) })
+    sync(libc::SYS_fsync, fd)
 }
 
 /// `fdatasync(2)`, interposed: RocksDB syncs its log (every block and consensus-WAL write)
@@ -93,11 +90,7 @@ pub extern "C" fn fsync(fd: c_int) -> c_int {
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 pub extern "C" fn fdatasync(fd: c_int) -> c_int {
-    if fsync_fails() {
-        return failed_sync();
-    }
-    // SAFETY: the system call takes a file descriptor and touches no memory of ours.
-    sync_result(unsafe { libc::syscall(libc::SYS_fdatasync, fd) })
+    sync(libc::SYS_fdatasync, fd)
 }
 
 /// Caps the size of every file this process writes at `bytes`: catches SIGXFSZ (so a write past
