@@ -12,11 +12,14 @@
 //!   the node), and, judged from what the others received, no node kept a proof of
 //!   equivocation against anyone (gRPC `Misbehaviour`);
 //! - **durability**: every transaction a node acknowledged, as committed (SubmitAndWait) or as
-//!   admitted by the background load (Submit), has a receipt on every node at the end.
+//!   admitted by the background load (Submit), has a receipt on every node at the end. Each
+//!   lost one of the load is traced: which node acknowledged it, when, and during which round's
+//!   fault.
 //!
 //! `cargo run --release -p cassia-tests --bin chaos -- --rounds N` (or `--minutes M`, the soak)
 //! prints `rounds: N, divergent blocks: 0, equivocations: 0, lost acknowledged txs: 0`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cassia_api::Client;
@@ -24,7 +27,7 @@ use cassia_crypto::Hash;
 use cassia_ledger::{Operation, Transaction};
 
 use crate::agreement;
-use crate::load::Load;
+use crate::load::{Acknowledgement, Load};
 use crate::process::ProcessCluster;
 use crate::rng::Rng;
 
@@ -119,6 +122,10 @@ pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
     let mut rng = Rng::new(seed);
     let mut report = ChaosReport::default();
     let mut acknowledged: Vec<Hash> = Vec::new();
+    // When each round's fault began (since the load started, as the load's own clock reads),
+    // its fault and victim: to trace a lost transaction to the round that lost it.
+    let load_started = std::time::Instant::now();
+    let mut faults: Vec<(Duration, Fault, usize)> = Vec::new();
     for round in 0.. {
         let more = match until {
             Until::Rounds(rounds) => round < rounds,
@@ -134,6 +141,7 @@ pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
             usize::try_from(rng.below(4)).unwrap_or(0)
         };
         let others: Vec<usize> = (0..4).filter(|&i| i != victim).collect();
+        faults.push((load_started.elapsed(), fault, victim));
         match fault {
             Fault::KillLeader | Fault::Kill => cluster.kill(victim),
             Fault::Stop => {
@@ -171,7 +179,8 @@ pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
         ));
         report.rounds += 1;
     }
-    let admitted = load.stop().acknowledged;
+    let load = load.stop();
+    let (admitted, origins) = (load.acknowledged, load.origins);
     progress(&format!(
         "load stopped; checking {} acknowledged transactions",
         acknowledged.len() + admitted.len()
@@ -192,7 +201,49 @@ pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
         ));
     }
     report.lost_acknowledged = missing.len() as u64;
+    trace_lost(&missing, &origins, &faults, &progress);
     report
+}
+
+/// Says, for each transaction of the load that some node lacks, which node acknowledged it,
+/// when, and in which round's fault: the first 20, then a count of the lost ones acknowledged by
+/// that round's victim.
+fn trace_lost(
+    missing: &[(usize, Hash)],
+    origins: &BTreeMap<Hash, Acknowledgement>,
+    faults: &[(Duration, Fault, usize)],
+    progress: &impl Fn(&str),
+) {
+    let lost: BTreeSet<Hash> = missing.iter().map(|(_, id)| *id).collect();
+    let mut by_victim = 0;
+    let mut traced = 0;
+    for id in &lost {
+        let Some(origin) = origins.get(id) else {
+            continue; // acknowledged as committed (SubmitAndWait), not by the load
+        };
+        traced += 1;
+        let round = faults
+            .iter()
+            .rposition(|(began, ..)| *began <= origin.after);
+        let during = round.map(|r| {
+            let (_, fault, victim) = faults[r];
+            by_victim += u64::from(victim == origin.endpoint);
+            format!("round {} ({fault:?} node{victim})", r + 1)
+        });
+        if traced <= 20 {
+            progress(&format!(
+                "lost tx {id}: acknowledged by node{} at {:.1} s, {}",
+                origin.endpoint,
+                origin.after.as_secs_f64(),
+                during.unwrap_or_else(|| "before the first round".into())
+            ));
+        }
+    }
+    if traced > 0 {
+        progress(&format!(
+            "{traced} lost transactions of the load; {by_victim} acknowledged by their round's victim"
+        ));
+    }
 }
 
 /// The node index of the current leader, as node 0 (or any answering node) reports it.

@@ -21,8 +21,19 @@ use cassia_ledger::{Operation, Transaction};
 pub struct LoadReport {
     /// Ids of transactions a node admitted.
     pub acknowledged: Vec<Hash>,
+    /// Which endpoint acknowledged each, and when: to trace a lost one to the fault that lost it.
+    pub origins: BTreeMap<Hash, Acknowledgement>,
     /// Refusals by gRPC status code (or `connect`).
     pub refused: BTreeMap<String, u64>,
+}
+
+/// Where and when a transaction was acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The index of the endpoint (in the list given to [`Load::start`]).
+    pub endpoint: usize,
+    /// Time since the load started.
+    pub after: Duration,
 }
 
 /// A running load; [`Load::stop`] ends it and returns the report.
@@ -75,6 +86,7 @@ async fn run(
     stop: Arc<AtomicBool>,
 ) -> LoadReport {
     let mut report = LoadReport::default();
+    let started = std::time::Instant::now();
     let mut clients: Vec<Option<Client>> = endpoints.iter().map(|_| None).collect();
     let mut heights = vec![0u64; endpoints.len()];
     // What each node says the chain is: (chain id, genesis hash).
@@ -115,7 +127,14 @@ async fn run(
         }
         .sign(&genesis, &key);
         match client.submit(&tx).await {
-            Ok(id) => report.acknowledged.push(id),
+            Ok(id) => {
+                report.acknowledged.push(id);
+                let acknowledgement = Acknowledgement {
+                    endpoint: i,
+                    after: started.elapsed(),
+                };
+                report.origins.insert(id, acknowledgement);
+            }
             Err(ApiError::Status(status)) => {
                 *report
                     .refused
