@@ -550,6 +550,14 @@ fn end_checks(cluster: &ProcessCluster, nodes: &[usize], report: &LoadReport) ->
         "acknowledged but not committed: {missing:?}"
     );
     assert!(divergent.is_empty(), "forked at heights {divergent:?}");
+    // The durability check's negative control: an id never submitted is missing everywhere.
+    let planted = cassia_crypto::Hash::of(b"never submitted");
+    let found = agreement::missing_receipts(cluster, &runtime, nodes, &[planted], Duration::ZERO);
+    let expected: Vec<_> = nodes.iter().map(|&node| (node, planted)).collect();
+    assert_eq!(
+        found, expected,
+        "a transaction never submitted was not reported missing"
+    );
     // What the others received, apart from each signer's own log.
     let proofs = agreement::proofs_kept(cluster, &runtime, nodes);
     assert_eq!(proofs, 0, "the nodes kept {proofs} proofs of equivocation");
