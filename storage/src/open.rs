@@ -8,8 +8,8 @@
 //! can cause, a torn last record of RocksDB's log, which is tolerated (every write is synced
 //! before anyone acts on it, so that record was never acknowledged).
 //!
-//! **A database being created is marked as such.** A file named [`CREATION_MARKER`] is written and
-//! synced in the directory before RocksDB creates anything there, and removed once the genesis
+//! **A database being created is marked as such.** A file named [`CREATION_MARKER`] is written
+//! and synced in the directory before RocksDB creates anything there, and removed once the genesis
 //! hash is written and synced. So a database without the marker always holds its genesis hash,
 //! and one without it has lost records; a crash during creation (a node killed in its first
 //! milliseconds) leaves the marker, and the next open empties the directory and creates the
@@ -121,7 +121,7 @@ impl Database {
         Ok(database)
     }
 
-    /// Checks the recorded genesis. Every database without the [`CREATION_MARKER`] marker has one:
+    /// Checks the recorded genesis. Every database without the [`CREATION_MARKER`] has one:
     /// without it, RocksDB came back empty from lost or truncated files (a truncated MANIFEST, a
     /// deleted log), which must not pass for a fresh node.
     fn bind_genesis(&self, path: &Path) -> Result<(), StorageError> {
@@ -165,7 +165,7 @@ impl Database {
 }
 
 /// The file that marks a database being created (see the module's invariants).
-pub const CREATION_MARKER: &str = "CASSIA-CREATION_MARKER";
+pub const CREATION_MARKER: &str = "CASSIA-CREATING";
 
 /// `Io` error naming what was being done.
 fn io(what: String) -> impl FnOnce(std::io::Error) -> StorageError {
@@ -194,7 +194,7 @@ fn mark_creation(path: &Path) -> Result<(), StorageError> {
     sync_directory(path)
 }
 
-/// Empties `path`, a database whose creation a crash cut short (its [`CREATION_MARKER`] marker is
+/// Empties `path`, a database whose creation a crash cut short (its [`CREATION_MARKER`] is
 /// still there): it holds nothing but, at most, the genesis hash. The marker goes last, so a
 /// crash in the middle leaves it for the next open to finish.
 fn discard_cut_short_creation(path: &Path) -> Result<(), StorageError> {
