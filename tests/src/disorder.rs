@@ -15,7 +15,8 @@
 //!
 //! Every publish is a new gossip message (its own sequence number), so receivers see the copies
 //! as gossip does not dedupe them; the node's replica must ignore what it has already counted.
-//! Bounded: at most [`MAX_WAITING`] messages wait; past that one is published at once, unheld.
+//! Bounded: the queue to the publishing task and the task's schedule hold at most
+//! [`MAX_WAITING`] messages each; past that a message is published at once, unheld.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -38,7 +39,8 @@ pub const HOLD_MS: Range<u64> = 20..400;
 /// How long before a late copy is published again, in milliseconds (drawn uniformly).
 pub const LATE_MS: Range<u64> = 1_000..4_000;
 
-/// Most messages waiting to be published (held back or late copies).
+/// Most messages waiting to be published (held back or late copies) in the queue to the
+/// publishing task, and again in its schedule.
 pub const MAX_WAITING: usize = 512;
 
 /// How often the task logs what it has done (`disorder: held=… duplicated=… late=…`).
@@ -155,7 +157,9 @@ async fn publish_when_due(
     loop {
         let next = due.peek().map(|Reverse((at, ..))| *at);
         tokio::select! {
-            arrived = queued.recv() => {
+            // A full schedule stops taking more: the queue then fills, and the interceptor
+            // publishes at once what it would have held.
+            arrived = queued.recv(), if due.len() < MAX_WAITING => {
                 let Some((at, message)) = arrived else { return };
                 arrivals += 1;
                 // A late copy is one due after the longest hold.
