@@ -134,6 +134,16 @@ impl Mempool {
         self.by_id.contains_key(id)
     }
 
+    /// The pool's bounds.
+    pub fn limits(&self) -> MempoolLimits {
+        self.limits
+    }
+
+    /// The pending transaction `id`, if it is pending.
+    pub fn get(&self, id: &Hash) -> Option<&SignedTransaction> {
+        self.by_id.get(id).map(|(_, pending)| &pending.tx)
+    }
+
     /// Pending transactions.
     pub fn len(&self) -> usize {
         self.by_id.len()

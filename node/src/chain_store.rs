@@ -82,7 +82,7 @@ impl ChainStore {
 /// The engine's view of a storage failure. A poisoned database stays poisoned for the engine;
 /// everything that says the data cannot be trusted is corruption, with the storage message (and
 /// its advice) kept whole.
-fn store_error(error: StorageError) -> StoreError {
+pub(crate) fn store_error(error: StorageError) -> StoreError {
     match error {
         StorageError::Database(e) => StoreError::Io(e.to_string()),
         io @ StorageError::Io { .. } => StoreError::Io(io.to_string()),

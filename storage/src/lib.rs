@@ -42,6 +42,7 @@ mod node_cache;
 mod open;
 mod reads;
 mod state;
+pub mod submissions;
 pub mod tables;
 mod wal;
 

@@ -16,6 +16,7 @@
 //! metadata          b"tip" | b"genesis" | b"genesis_state" encode(ChainTip) | hash | root
 //! misbehaviour      validator (32) ++ height (u64 BE) ++   encode(Equivocation)
 //!                   view (u64 BE) ++ kind (u8)
+//! submissions       sequence (u64 BE)                     encode(SignedTransaction)
 //! ```
 //!
 //! Heights are big-endian so RocksDB's byte order is height order; the state-history key is
@@ -27,7 +28,9 @@ use cassia_crypto::Hash;
 use cassia_crypto::PublicKey;
 use cassia_ledger::misbehaviour::{Equivocation, StatementKind};
 use cassia_ledger::state_tree::Node;
-use cassia_ledger::{Block, BlockHeader, CommitCertificate, Height, Receipt, View, codec};
+use cassia_ledger::{
+    Block, BlockHeader, CommitCertificate, Height, Receipt, SignedTransaction, View, codec,
+};
 
 use crate::StorageError;
 
@@ -127,6 +130,12 @@ codec_table!(
     }
 );
 
+codec_table!(
+    /// The journal of transactions this node acknowledged to its own clients and that have not
+    /// left its mempool yet, in the order it admitted them ([`crate::submissions`]).
+    Submissions, "submissions", u64, SignedTransaction, |sequence| sequence.to_be_bytes().to_vec()
+);
+
 /// Current state: raw key to raw value (no codec: values are the ledger's bytes).
 pub const STATE: &str = "state";
 /// The consensus core's persisted state (opaque bytes).
@@ -135,7 +144,7 @@ pub const CONSENSUS_WAL: &str = "consensus_wal";
 pub const CONSENSUS_WAL_KEY: &[u8] = b"replica";
 
 /// Every column family, in creation order.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     Blocks::NAME,
     Headers::NAME,
     BlockIndex::NAME,
@@ -148,6 +157,7 @@ pub const ALL: [&str; 12] = [
     CONSENSUS_WAL,
     Metadata::NAME,
     Misbehaviour::NAME,
+    Submissions::NAME,
 ];
 
 /// The state-history key of `key` at `height`.

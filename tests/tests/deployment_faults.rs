@@ -14,7 +14,9 @@
 //! - **duplicated, reordered and late messages** (an interceptor on what each node publishes,
 //!   since bytes under Noise cannot be duplicated or reordered): replicas count each statement
 //!   once;
-//! - **a validator added and another removed while nodes are being killed**.
+//! - **a validator added and another removed while nodes are being killed**;
+//! - **a node killed right after acknowledging submissions nobody else saw** (it was cut off):
+//!   its journal of submissions brings them back when it restarts, and they commit.
 //!
 //! Needs the `cassia` binary (`cargo build -p cassia-cli`) for the devnet; the nodes run as
 //! `test-node` (`--signed-log`, `--clock-offset-ms`, `--max-file-bytes`, `--fail-fsync-when`,
@@ -188,6 +190,78 @@ fn more_than_f_killed_under_load_halts_then_resumes_with_nothing_lost() {
         0,
         "a node equivocated"
     );
+}
+
+/// `Submit` answers "admitted" only once the transaction is in the node's journal of
+/// submissions. Node 3 is cut off, so what it acknowledges reaches no one and cannot commit;
+/// then it is SIGKILLed, so its mempool is gone, and restarted with the links healed. Every
+/// transaction it acknowledged commits on all four. (Without the journal none would: the
+/// transactions existed only in the killed node's memory.)
+#[test]
+fn submissions_acknowledged_by_a_node_killed_before_anyone_saw_them_still_commit() {
+    const VICTIM: usize = 3;
+    const SUBMITTED: u64 = 40;
+    let mut cluster = ProcessCluster::start_partitionable(4);
+    cluster.wait_for_height(&ALL, 2, WAIT);
+    cluster.partition(&[&[VICTIM], &[0, 1, 2]]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let key = cluster.admin_key(1);
+    let acknowledged: Vec<cassia_crypto::Hash> = runtime.block_on(async {
+        let mut client = Client::connect(&cluster.endpoint(VICTIM))
+            .await
+            .expect("node3 answers gRPC");
+        let status = client.status().await.expect("node3 answers Status");
+        let mut acknowledged = Vec::new();
+        for nonce in 0..SUBMITTED {
+            let tx = cassia_ledger::Transaction {
+                chain_id: status.chain_id.clone(),
+                signer: key.public(),
+                nonce: 1 << 40 | nonce,
+                valid_until: status.height + 1_000,
+                op: cassia_ledger::Operation::Notarize {
+                    digest: cassia_crypto::Hash::of(format!("journal {nonce}").as_bytes()),
+                    metadata: String::new(),
+                    co_signers: Vec::new(),
+                },
+            }
+            .sign(&status.genesis, &key);
+            let id = client
+                .submit(&tx)
+                .await
+                .unwrap_or_else(|e| panic!("node3 refused submission {nonce}: {e}"));
+            acknowledged.push(id);
+        }
+        acknowledged
+    });
+    let cut_off_at = cluster.height(VICTIM);
+    cluster.kill(VICTIM);
+    cluster.heal();
+    cluster.restart(VICTIM);
+    cluster.wait_for_height(&ALL, cluster.height(0) + 2, WAIT);
+    let missing = agreement::missing_receipts(&cluster, &runtime, &ALL, &acknowledged, WAIT);
+    let end = ALL.iter().map(|&i| cluster.height(i)).min().unwrap_or(0);
+    eprintln!(
+        "node3 acknowledged {} while cut off at height {cut_off_at}, was killed and restarted; \
+         {} node-transaction pairs missing at height {end}",
+        acknowledged.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "acknowledged by the killed node but never committed: {missing:?}"
+    );
+    assert!(
+        cluster
+            .log(VICTIM)
+            .contains("replayed the journal of acknowledged submissions"),
+        "node3 did not replay its journal"
+    );
+    let divergent = agreement::divergent_heights(&cluster, &runtime, &ALL, end);
+    assert!(divergent.is_empty(), "forked at heights {divergent:?}");
 }
 
 /// Links that are slow, one-way and flapping, under load: 40 ms on every chunk; then node 0

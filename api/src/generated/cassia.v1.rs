@@ -507,7 +507,10 @@ pub mod transaction_service_client {
             self.inner = self.inner.max_encoding_message_size(limit);
             self
         }
-        /// Admits a transaction to the mempool and gossips it; returns its id.
+        /// Admits a transaction to the mempool and gossips it; returns its id. The node answers once
+        /// the transaction is also in its journal of submissions, on disk: a node that crashes after
+        /// answering brings it back when it restarts. Only its commit is final: wait for the receipt
+        /// (SubmitAndWait, GetReceipt) where that matters, and resubmit (idempotent) if it expires.
         pub async fn submit(
             &mut self,
             request: impl tonic::IntoRequest<super::SubmitRequest>,
@@ -624,7 +627,10 @@ pub mod transaction_service_server {
     /// Generated trait containing gRPC methods that should be implemented for use with TransactionServiceServer.
     #[async_trait]
     pub trait TransactionService: std::marker::Send + std::marker::Sync + 'static {
-        /// Admits a transaction to the mempool and gossips it; returns its id.
+        /// Admits a transaction to the mempool and gossips it; returns its id. The node answers once
+        /// the transaction is also in its journal of submissions, on disk: a node that crashes after
+        /// answering brings it back when it restarts. Only its commit is final: wait for the receipt
+        /// (SubmitAndWait, GetReceipt) where that matters, and resubmit (idempotent) if it expires.
         async fn submit(
             &self,
             request: tonic::Request<super::SubmitRequest>,

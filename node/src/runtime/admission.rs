@@ -5,8 +5,13 @@
 //! ```text
 //!  gRPC Submit ──> pending_local ──(flush tick, or full)──┐
 //!                                                         ├─> Verifier ─> Engine::admit ─> outgoing ─> gossip
-//!  peer gossip batch ─────────────────────────────────────┘                    (local answers sent)
+//!  peer gossip batch ─────────────────────────────────────┘                    │
+//!                                              local: journal (one synced write), then answers
 //! ```
+//!
+//! **Durability.** A local submitter is answered "admitted" only once the transaction is in the
+//! store's journal of submissions ([`super::journal`]): a node killed right after its answer
+//! replays the journal at start, so it never loses what it acknowledged.
 //!
 //! **Bounds.** `pending_local` holds at most [`MAX_GOSSIP_BATCH`] submissions: while it is full
 //! the loop stops taking commands, so submitters wait in the bounded command queue
@@ -18,14 +23,15 @@
 use std::time::Duration;
 
 use cassia_crypto::{GenesisHash, Hash};
-use cassia_engine::{Engine, SignatureCheck};
+use cassia_engine::{Engine, EngineError, SignatureCheck};
 use cassia_ledger::{Rejection, SignedTransaction, codec};
 use tokio::sync::mpsc;
 
 use super::NodeCommand;
+use super::journal::Journal;
 use super::telemetry::Telemetry;
 use super::verifier::{Batch, Reply, Verified, Verifier};
-use crate::chain_store::ChainStore;
+use crate::chain_store::{ChainStore, store_error};
 use crate::network::{GossipMessage, NetworkHandle, Validation};
 
 /// Transactions gossiped in one batch message, and local submissions verified in one batch.
@@ -51,19 +57,66 @@ pub struct Admission {
     pending_local: Vec<(SignedTransaction, Reply)>,
     /// Admitted transactions to gossip at the next flush.
     outgoing: Vec<SignedTransaction>,
+    /// The acknowledged local submissions still pending, kept in the store.
+    journal: Journal,
 }
 
 impl Admission {
-    /// An empty room for the chain `genesis` and the receiver of its verification results (the
-    /// loop selects on it and hands each back to [`Admission::on_verified`]).
-    pub fn new(genesis: GenesisHash) -> (Admission, mpsc::Receiver<Verified>) {
+    /// The room for the chain `genesis`, with the journal of submissions `journal` (see
+    /// [`Admission::replay`]), and the receiver of its verification results (the loop selects
+    /// on it and hands each back to [`Admission::on_verified`]).
+    pub fn new(genesis: GenesisHash, journal: Journal) -> (Admission, mpsc::Receiver<Verified>) {
         let (verifier, verified) = Verifier::new(genesis);
         let admission = Admission {
             verifier,
             pending_local: Vec::new(),
             outgoing: Vec::new(),
+            journal,
         };
         (admission, verified)
+    }
+
+    /// At start: what the journal holds (acknowledged before the node stopped, perhaps never
+    /// gossiped) is admitted again, signatures checked here, in the order first admitted, and
+    /// gossiped at the next flush. What admission now refuses for good (committed meanwhile,
+    /// expired) is forgotten; what it cannot judge now (the store failing, the pool full under
+    /// smaller limits) stays in the store for the next start.
+    pub fn replay(
+        &mut self,
+        mut context: Context<'_>,
+        journaled: Vec<(u64, SignedTransaction)>,
+    ) -> Result<(), EngineError> {
+        let total = journaled.len();
+        let (mut kept, mut refused) = (Vec::new(), Vec::new());
+        for (sequence, tx) in journaled {
+            let id = tx.id();
+            match admit(context.reborrow(), tx.clone(), SignatureCheck::Unchecked) {
+                Ok(_) => {
+                    kept.push((sequence, id));
+                    self.outgoing.push(tx);
+                }
+                Err(Rejection::Unavailable(_) | Rejection::MempoolFull) => {}
+                Err(_) => refused.push(sequence),
+            }
+        }
+        if total > 0 {
+            tracing::info!(
+                journaled = total,
+                pending_again = kept.len(),
+                forgotten = refused.len(),
+                "replayed the journal of acknowledged submissions"
+            );
+        }
+        let database = context.engine.store().database();
+        self.journal
+            .replayed(database, kept, &refused)
+            .map_err(|e| EngineError::Store(store_error(e)))
+    }
+
+    /// A member connected: what the journal holds is gossiped again shortly (a publish made
+    /// during a partition reached no one).
+    pub fn peer_connected(&mut self) {
+        self.journal.peer_connected(tokio::time::Instant::now());
     }
 
     /// Whether the loop may take another local submission now.
@@ -123,8 +176,27 @@ impl Admission {
         }
     }
 
-    /// The flush tick: verify what local submissions gathered, gossip what was admitted.
+    /// The flush tick: keep the journal current, verify what local submissions gathered,
+    /// gossip what was admitted (and the journal again after a reconnection).
     pub async fn on_flush_tick(&mut self, context: Context<'_>) {
+        let database = context.engine.store().database();
+        let now = tokio::time::Instant::now();
+        match self
+            .journal
+            .on_tick(database, context.engine.mempool(), now)
+        {
+            Ok(again) => {
+                if !again.is_empty() {
+                    tracing::debug!(
+                        transactions = again.len(),
+                        "a member connected: gossiping the pending journaled submissions again"
+                    );
+                }
+                self.outgoing.extend(again);
+            }
+            // The store refuses writes from now on; the engine's next write stops the node.
+            Err(error) => tracing::error!(%error, "cannot prune the journal of submissions"),
+        }
         let network = context.network;
         self.verify_local(context).await;
         self.flush(network).await;
@@ -202,13 +274,33 @@ impl Admission {
                 let _ = context.network.report_validation(validation, verdict).await;
             }
             Batch::Local(submissions) => {
+                let mut answers = Vec::with_capacity(submissions.len());
+                let mut admitted = Vec::new();
                 for ((tx, reply), check) in submissions.into_iter().zip(checks) {
                     let result = admit(context.reborrow(), tx.clone(), check);
                     if result.is_ok() {
-                        self.outgoing.push(tx);
+                        admitted.push(tx);
                     }
+                    answers.push((reply, result));
+                }
+                // The answers wait for the journal: "admitted" is said only of what a crash
+                // cannot take back. If the store fails, the submitters hear it (the
+                // transactions stay pending here, and a resubmission is idempotent).
+                let database = context.engine.store().database();
+                let journaled = self.journal.record(database, &admitted);
+                if let Err(error) = &journaled {
+                    tracing::error!(%error, "cannot journal admitted submissions");
+                }
+                for (reply, result) in answers {
+                    let result = match (&journaled, result) {
+                        (Err(error), Ok(_)) => Err(Rejection::Unavailable(format!(
+                            "the node cannot record the submission: {error}"
+                        ))),
+                        (_, result) => result,
+                    };
                     let _ = reply.send(result);
                 }
+                self.outgoing.extend(admitted);
                 // They waited for a tick before verification, so they are gossiped now, not
                 // at the next one.
                 self.flush(context.network).await;

@@ -19,6 +19,7 @@
 //! the node with that error: it must not go on voting on state it cannot trust.
 
 pub mod admission;
+pub mod journal;
 pub mod membership;
 pub mod sync;
 pub mod telemetry;
@@ -34,12 +35,13 @@ use cassia_ledger::{Rejection, SignedTransaction};
 use cassia_storage::misbehaviour::Recorded;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chain_store::ChainStore;
+use crate::chain_store::{ChainStore, store_error};
 use crate::head::HeadSender;
 use crate::interceptor::Interceptor;
 use crate::metrics::Metrics;
 use crate::network::{GossipMessage, NetworkEvent, NetworkHandle, Validation};
 use admission::{Admission, GOSSIP_FLUSH_INTERVAL};
+use journal::Journal;
 use membership::{ChainMembers, MembershipFollower};
 use sync::{BlockSync, CATCH_UP_POLL, Fetched};
 use telemetry::Telemetry;
@@ -148,7 +150,13 @@ impl Runtime {
         let mut events = parts.events;
         let mut commands = parts.commands;
         let tip = parts.engine.store().tip()?;
-        let (admission, verified) = Admission::new(parts.engine.store().genesis().genesis_hash());
+        let (journal, journaled) = Journal::open(
+            parts.engine.store().database(),
+            parts.engine.mempool().limits().max_transactions,
+        )
+        .map_err(|e| EngineError::Store(store_error(e)))?;
+        let (admission, verified) =
+            Admission::new(parts.engine.store().genesis().genesis_hash(), journal);
         let (sync, fetched) = BlockSync::new(parts.engine.store().shared());
         let mut inbox = Inbox { verified, fetched };
         let clock = Clock::with_offset(parts.interceptor.clock_offset_ms());
@@ -165,6 +173,8 @@ impl Runtime {
         };
         let output = runtime.engine.start(clock.now_ms())?;
         runtime.apply(output).await;
+        let (admission, context) = runtime.admission();
+        admission.replay(context, journaled)?;
         let mut flush = tokio::time::interval(GOSSIP_FLUSH_INTERVAL);
         let mut catch_up = tokio::time::interval(CATCH_UP_POLL);
         tokio::pin!(shutdown);
@@ -227,7 +237,12 @@ impl Runtime {
                     .await;
                 self.telemetry.refresh_rejections(self.engine.replica());
             }
-            NetworkEvent::PeerConnected(_) | NetworkEvent::PeerDisconnected(_) => {
+            NetworkEvent::PeerConnected(_) => {
+                self.admission.peer_connected();
+                self.telemetry
+                    .peers_changed(self.engine.replica(), &self.network);
+            }
+            NetworkEvent::PeerDisconnected(_) => {
                 self.telemetry
                     .peers_changed(self.engine.replica(), &self.network);
             }
