@@ -182,8 +182,10 @@ pub fn run(until: Until, seed: u64, progress: impl Fn(&str)) -> ChaosReport {
     let load = load.stop();
     let (admitted, origins) = (load.acknowledged, load.origins);
     progress(&format!(
-        "load stopped; checking {} acknowledged transactions",
-        acknowledged.len() + admitted.len()
+        "load stopped; checking {} acknowledged transactions; the load's refused submissions \
+         by reason: {:?}",
+        acknowledged.len() + admitted.len(),
+        load.refused
     ));
     let height = (0..4).map(|i| cluster.height(i)).min().unwrap_or(0);
     report.height = height;
