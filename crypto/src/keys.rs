@@ -64,6 +64,19 @@ pub enum CryptoError {
     /// The operating system's random source failed.
     #[error("random source failed: {0}")]
     Random(String),
+    /// The bytes are not an SM2 public key: not a SEC1 encoding of a point of the SM2 curve
+    /// other than the identity.
+    #[error("malformed SM2 public key: not a point of the SM2 curve")]
+    MalformedSm2PublicKey,
+    /// The bytes are not an SM2 secret key (a scalar in [1, n-2]), or the user ID is too long.
+    #[error("malformed SM2 secret key: not a scalar in [1, n-2], or a user ID over 8 KiB")]
+    MalformedSm2SecretKey,
+    /// A ciphertext did not decrypt: altered, truncated, or made for another key.
+    #[error("ciphertext does not decrypt: altered, truncated or meant for another key")]
+    DecryptionFailed,
+    /// Encryption failed (an empty plaintext, or the random source).
+    #[error("encryption failed: the plaintext is empty or the random source failed")]
+    EncryptionFailed,
 }
 
 /// What a signature is for. Part of every signed message, so signatures cannot cross purposes.

@@ -12,6 +12,8 @@
 //! - [`keyfile`]: key files written with mode 0600, optionally sealed with a passphrase
 //!   (Argon2id + ChaCha20-Poly1305).
 //! - [`PublicKey::peer_id`]: the libp2p identity of a node key, computable from the key alone.
+//! - [`sm`]: the 国密 algorithms (SM2, SM3, SM4-GCM) the SM suite is to be built from; checked
+//!   against the standards' examples and an independent implementation, not yet used by a chain.
 //!
 //! ```
 //! use cassia_crypto::{Domain, GenesisHash, Hash, Keypair};
@@ -30,6 +32,7 @@ mod hash;
 pub mod keyfile;
 mod keys;
 pub mod merkle;
+pub mod sm;
 pub mod verify;
 
 pub use hash::Hash;
